@@ -1,0 +1,195 @@
+package twine
+
+import (
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/twinemux/twine/frame"
+)
+
+// sendState is the state of a stream's send half.
+//
+//	sendOpen ──CloseWrite──▶ sendClosing ──FIN taken by the write loop──▶ sendFinSent
+//	sendOpen, sendClosing ──STOP received──▶ sendStopped
+//	sendOpen, sendClosing ──RST sent or received, session ended──▶ sendAborted
+//
+// sendFinSent, sendStopped and sendAborted are terminal.
+type sendState uint8
+
+const (
+	sendOpen    sendState = iota // Write allowed
+	sendClosing                  // CloseWrite called; FIN owed to the peer
+	sendFinSent                  // FIN handed to the connection
+	sendStopped                  // the peer's CloseRead: writes fail
+	sendAborted                  // reset, or the session ended: writes fail
+)
+
+// sendHalf is a stream's sending direction. Its fields are guarded by mu,
+// except writeLock, which serialises Write calls.
+type sendHalf struct {
+	mu     sync.Mutex
+	state  sendState
+	err    error      // why writes fail, in sendStopped and sendAborted
+	credit sendCredit // the peer's stream window
+
+	// The Write in progress: pending is the part of its buffer the write
+	// loop has not taken yet, taken how much it took, inFlight how many
+	// taken chunks are still inside a connection write.
+	pending  []byte
+	taken    int
+	inFlight int
+
+	queued    bool          // in the write loop's ready list; guarded by Session.sendMu
+	writeLock chan struct{} // cap 1: held by the Write in progress
+	wake      chan struct{} // cap 1: progress, or a change of state
+	deadline  deadline
+}
+
+func (h *sendHalf) init(credit uint32) {
+	h.credit.avail = uint64(credit)
+	h.writeLock = make(chan struct{}, 1)
+	h.wake = make(chan struct{}, 1)
+}
+
+func (h *sendHalf) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (h *sendHalf) terminal() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.state >= sendFinSent
+}
+
+// writeErrLocked returns why a Write cannot proceed, or nil.
+func (h *sendHalf) writeErrLocked(id uint32) error {
+	switch h.state {
+	case sendOpen:
+		return nil
+	case sendStopped, sendAborted:
+		return h.err
+	default:
+		return fmt.Errorf("twine: stream %d: write after CloseWrite: %w", id, net.ErrClosed)
+	}
+}
+
+// startWrite offers p to the write loop. It reports whether the write loop
+// can take some of it now.
+func (h *sendHalf) startWrite(p []byte) (ready bool) {
+	h.pending, h.taken = p, 0
+	return h.credit.avail > 0
+}
+
+// take hands the write loop its next frame: a chunk of the pending Write of
+// at most maxLen bytes and at most connCredit (the session window), or a
+// FIN. It reports the frame's flags, whether there is a frame (ok), and
+// whether the stream still has something to send with credit (more).
+func (h *sendHalf) take(maxLen int, connCredit uint64) (chunk []byte, flags frame.Flags, ok, more bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case len(h.pending) > 0 && h.credit.avail > 0:
+		if connCredit == 0 {
+			return nil, 0, false, true
+		}
+		n := h.credit.take(int(min(uint64(min(len(h.pending), maxLen)), connCredit)))
+		chunk, h.pending = h.pending[:n], h.pending[n:]
+		h.taken += n
+		h.inFlight++
+		return chunk, 0, true, len(h.pending) > 0 && h.credit.avail > 0
+	case h.state == sendClosing:
+		h.state = sendFinSent
+		return nil, frame.FlagFIN, true, false
+	}
+	return nil, 0, false, false
+}
+
+// chunkWritten is called by the write loop once a taken chunk went out; it
+// wakes the Write once none of its chunks is in flight.
+func (h *sendHalf) chunkWritten() {
+	h.mu.Lock()
+	h.inFlight--
+	done := h.inFlight == 0
+	h.mu.Unlock()
+	if done {
+		h.signal()
+	}
+}
+
+// addCredit applies a WINDOW increment. It reports false on overflow, and
+// whether the write loop can now take pending data.
+func (h *sendHalf) addCredit(inc uint32) (ok, ready bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.credit.add(inc) {
+		return false, false
+	}
+	return true, len(h.pending) > 0
+}
+
+// closeWrite moves sendOpen to sendClosing, dropping the untaken part of a
+// Write in progress. It reports whether a FIN must now be scheduled.
+func (h *sendHalf) closeWrite() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != sendOpen {
+		return false
+	}
+	h.state = sendClosing
+	h.pending = nil
+	return true
+}
+
+// abort moves a non-terminal half to to (sendStopped or sendAborted) with
+// err, dropping unsent data. It reports whether the half was not yet
+// terminal.
+func (h *sendHalf) abort(to sendState, err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state >= sendFinSent {
+		return false
+	}
+	h.state, h.err = to, err
+	h.pending = nil
+	return true
+}
+
+// finishWrite ends the Write in progress, whatever the reason: untaken data
+// is dropped. It reports how much was taken and whether chunks are still in
+// flight (the caller must then wait, since they reference its buffer).
+func (h *sendHalf) finishWrite() (n int, inFlight bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pending = nil
+	return h.taken, h.inFlight > 0
+}
+
+// progress reports the state of the Write in progress: done when all of it
+// went out, or the error that ends it.
+func (h *sendHalf) progress(id uint32) (done bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.writeErrLocked(id); err != nil {
+		return false, err
+	}
+	return len(h.pending) == 0 && h.inFlight == 0, nil
+}
+
+// waitInFlight blocks until no taken chunk is inside a connection write.
+// The wait is bounded: connection writes end within the peer timeout, and
+// when the session ends.
+func (h *sendHalf) waitInFlight() {
+	for {
+		h.mu.Lock()
+		n := h.inFlight
+		h.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		<-h.wake
+	}
+}
