@@ -38,13 +38,12 @@ func (s *Session) readLoop() {
 func (s *Session) readFrames() error {
 	br := bufio.NewReaderSize(s.conn, readBufferSize)
 	var hdr [frame.HeaderLen]byte
-	if _, err := io.ReadFull(br, hdr[:len(frame.Preface)]); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			return frame.CheckPreface(hdr[:len(frame.Preface)])
-		}
+	n, err := io.ReadFull(br, hdr[:len(frame.Preface)])
+	if err != nil && n == 0 {
 		return err
 	}
-	if err := frame.CheckPreface(hdr[:len(frame.Preface)]); err != nil {
+	// A connection that closed within the preface still gets named.
+	if err := frame.CheckPreface(hdr[:n]); err != nil {
 		return err
 	}
 	var ctrl [maxControlPayload]byte
