@@ -41,6 +41,7 @@ type batch struct {
 	scratch  []byte // control frames and DATA headers
 	segs     []segment
 	bufs     net.Buffers
+	out      net.Buffers // bufs as consumed by WriteTo
 	coalesce []byte // the whole batch in one buffer, for conns without writev
 }
 
@@ -243,8 +244,8 @@ func (s *Session) flush(b *batch) error {
 	if prev < len(b.scratch) {
 		b.bufs = append(b.bufs, b.scratch[prev:])
 	}
-	bufs := b.bufs
-	_, err := bufs.WriteTo(s.conn)
+	b.out = b.bufs
+	_, err := b.out.WriteTo(s.conn)
 	return err
 }
 
