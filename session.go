@@ -410,8 +410,11 @@ func (s *Session) shutdown(err error, code mux.ErrorCode) {
 	close(s.done)
 
 	reason := ""
-	if se, ok := err.(*mux.SessionError); ok && se.Err != nil {
-		reason = strings.TrimPrefix(se.Err.Error(), "twine: ")
+	if se, ok := err.(*mux.SessionError); ok {
+		reason = se.Reason
+		if se.Err != nil {
+			reason = strings.TrimPrefix(se.Err.Error(), "twine: ")
+		}
 	}
 	s.sendMu.Lock()
 	s.sq.ctrl = frame.AppendGoAway(s.sq.ctrl, last, code, reason)
