@@ -1,0 +1,357 @@
+package twine
+
+import (
+	"io"
+	"net"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/twinemux/twine/mux"
+)
+
+// deadlineWindow is the stream window of the deadline tests: a Write of
+// more than this to a peer that does not read blocks for flow control.
+const deadlineWindow = 16 << 10
+
+// deadlinePair returns a connected stream pair whose Writes block after
+// deadlineWindow unread bytes.
+func deadlinePair(t *testing.T) (cs, ss *Stream) {
+	t.Helper()
+	cfg := &Config{InitialStreamWindow: deadlineWindow}
+	c, s, _, _ := newPair(t, cfg, cfg)
+	return openPair(t, c, s)
+}
+
+// awaitResult waits at most limit of fake time for a call to return, and
+// returns its result with the fake time elapsed since start.
+func awaitResult(t *testing.T, ch <-chan result, start time.Time, limit time.Duration, why string) (result, time.Duration) {
+	t.Helper()
+	timeout := time.NewTimer(limit)
+	defer timeout.Stop()
+	select {
+	case r := <-ch:
+		return r, time.Since(start)
+	case <-timeout.C:
+		t.Fatalf("%s: still blocked %v after the start", why, time.Since(start))
+		return result{}, 0
+	}
+}
+
+// requireDeadlineError asserts err is what net.Conn returns when a
+// deadline passes: a *mux.DeadlineError naming the stream and the
+// operation, wrapping os.ErrDeadlineExceeded, a net.Error with Timeout.
+func requireDeadlineError(t *testing.T, err error, st *Stream, op string) {
+	t.Helper()
+	var de *mux.DeadlineError
+	require.ErrorAs(t, err, &de, "a %s past its deadline must fail with a *mux.DeadlineError", op)
+	require.Equal(t, uint64(st.StreamID()), de.StreamID, "the stream id in %v", err)
+	require.Equal(t, op, de.Op, "the operation in %v", err)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "a deadline error wraps os.ErrDeadlineExceeded")
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "a deadline error is a net.Error")
+	require.True(t, ne.Timeout(), "Timeout() of %v", err)
+}
+
+// deadlineOp is Read or Write, as the deadline tests drive them: start
+// begins a call that blocks (nothing to read; a Write beyond the stream
+// window to a peer that does not read), set sets the op's own deadline.
+type deadlineOp struct {
+	name  string // "read" or "write"
+	start func(st *Stream) <-chan result
+	set   func(st *Stream, t time.Time) error
+}
+
+var deadlineOps = []deadlineOp{
+	{
+		name:  "read",
+		start: func(st *Stream) <-chan result { return goRead(st, 1) },
+		set:   (*Stream).SetReadDeadline,
+	},
+	{
+		name:  "write",
+		start: func(st *Stream) <-chan result { return goWrite(st, randomBytes(1<<20)) },
+		set:   (*Stream).SetWriteDeadline,
+	},
+	{
+		name:  "read via SetDeadline",
+		start: func(st *Stream) <-chan result { return goRead(st, 1) },
+		set:   (*Stream).SetDeadline,
+	},
+	{
+		name:  "write via SetDeadline",
+		start: func(st *Stream) <-chan result { return goWrite(st, randomBytes(1<<20)) },
+		set:   (*Stream).SetDeadline,
+	},
+}
+
+// op is the operation name in the deadline error: "read" or "write".
+func (o deadlineOp) op() string {
+	if o.name[0] == 'r' {
+		return "read"
+	}
+	return "write"
+}
+
+// wantN is how many bytes a blocked call of o reports when its deadline
+// passes: a Write sent exactly the stream window before it blocked.
+func (o deadlineOp) wantN() int {
+	if o.op() == "write" {
+		return deadlineWindow
+	}
+	return 0
+}
+
+// A deadline set while a call is blocked replaces the earlier one: the call
+// wakes exactly at the new deadline, or at once if it is in the past.
+func TestDeadlineSetWhileBlockedReplacesEarlierOne(t *testing.T) {
+	testDeadlineSetWhileBlocked(t, true)
+}
+
+func testDeadlineSetWhileBlocked(t *testing.T, earlier bool) {
+	const wait = 3 * time.Second
+	for _, o := range deadlineOps {
+		// setup returns a stream whose call o has started and is blocked.
+		setup := func(t *testing.T) (cs *Stream, ch <-chan result, start time.Time) {
+			cs, _ = deadlinePair(t)
+			start = time.Now()
+			if earlier {
+				require.NoError(t, o.set(cs, start.Add(time.Hour)))
+			}
+			ch = o.start(cs)
+			requireBlocked(t, ch, "the "+o.op()+" before any deadline passed")
+			return cs, ch, start
+		}
+		t.Run(o.name+"/future", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cs, ch, start := setup(t)
+				require.NoError(t, o.set(cs, start.Add(wait)))
+				requireBlocked(t, ch, "the "+o.op()+" before its new deadline")
+				r, elapsed := awaitResult(t, ch, start, 2*wait, "the "+o.op()+" whose deadline was set while it blocked")
+				require.Equal(t, wait, elapsed, "the %s must fail exactly when its deadline passes", o.op())
+				requireDeadlineError(t, r.err, cs, o.op())
+				require.Equal(t, o.wantN(), r.n, "bytes reported by the timed-out %s", o.op())
+			})
+		})
+		t.Run(o.name+"/past", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cs, ch, start := setup(t)
+				require.NoError(t, o.set(cs, start.Add(-time.Second)))
+				r, elapsed := awaitResult(t, ch, start, wait, "the "+o.op()+" whose deadline was set in the past while it blocked")
+				require.Zero(t, elapsed, "a deadline in the past must wake the blocked %s at once", o.op())
+				requireDeadlineError(t, r.err, cs, o.op())
+				require.Equal(t, o.wantN(), r.n, "bytes reported by the timed-out %s", o.op())
+			})
+		})
+	}
+}
+
+// A deadline set before the call applies to it: the call blocks until the
+// deadline, then fails.
+func TestDeadlineSetBeforeCall(t *testing.T) {
+	for _, o := range deadlineOps {
+		t.Run(o.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cs, _ := deadlinePair(t)
+				start := time.Now()
+				require.NoError(t, o.set(cs, start.Add(time.Second)))
+				ch := o.start(cs)
+				requireBlocked(t, ch, "the "+o.op()+" before its deadline")
+				r, elapsed := awaitResult(t, ch, start, time.Minute, "the "+o.op()+" with a deadline")
+				require.Equal(t, time.Second, elapsed, "the %s must fail exactly at its deadline", o.op())
+				requireDeadlineError(t, r.err, cs, o.op())
+				require.Equal(t, o.wantN(), r.n, "bytes reported by the timed-out %s", o.op())
+			})
+		})
+	}
+}
+
+// A deadline already in the past makes a call fail at once, without
+// blocking: a Write sends nothing, even when it has credit to send all.
+func TestDeadlineInThePastFailsAtOnce(t *testing.T) {
+	for _, o := range deadlineOps {
+		t.Run(o.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cs, ss := deadlinePair(t)
+				start := time.Now()
+				require.NoError(t, o.set(cs, start.Add(-time.Second)))
+				r, elapsed := awaitResult(t, o.start(cs), start, time.Minute, "the "+o.op()+" with a past deadline")
+				require.Zero(t, elapsed, "a %s with a past deadline must not block", o.op())
+				requireDeadlineError(t, r.err, cs, o.op())
+				require.Zero(t, r.n, "a %s with a past deadline transfers nothing", o.op())
+
+				// A small Write that needs no credit still fails.
+				if o.op() == "write" {
+					n, err := cs.Write([]byte("never sent"))
+					requireDeadlineError(t, err, cs, "write")
+					require.Zero(t, n)
+					require.NoError(t, cs.CloseWrite())
+					got, err := io.ReadAll(ss)
+					require.NoError(t, err)
+					require.Empty(t, got, "the peer must receive nothing from Writes past their deadline")
+				}
+			})
+		})
+	}
+}
+
+// The zero time disables a deadline: a call blocked with a deadline that is
+// then reset to zero stays blocked past the old deadline, and a deadline
+// that already passed no longer fails new calls once reset to zero.
+func TestDeadlineZeroDisables(t *testing.T) {
+	for _, o := range deadlineOps {
+		t.Run(o.name+"/pending", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cs, _ := deadlinePair(t)
+				require.NoError(t, o.set(cs, time.Now().Add(time.Second)))
+				ch := o.start(cs)
+				requireBlocked(t, ch, "the "+o.op()+" before its deadline")
+				require.NoError(t, o.set(cs, time.Time{}))
+				time.Sleep(time.Minute)
+				requireBlocked(t, ch, "the "+o.op()+" whose deadline was reset to zero, a minute after the old one")
+			})
+		})
+		t.Run(o.name+"/after expiry", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cs, _ := deadlinePair(t)
+				start := time.Now()
+				require.NoError(t, o.set(cs, start.Add(time.Second)))
+				r, _ := awaitResult(t, o.start(cs), start, time.Minute, "the first "+o.op())
+				requireDeadlineError(t, r.err, cs, o.op())
+				require.NoError(t, o.set(cs, time.Time{}))
+				ch := o.start(cs)
+				time.Sleep(time.Minute)
+				requireBlocked(t, ch, "a "+o.op()+" after the expired deadline was reset to zero")
+			})
+		})
+	}
+}
+
+// After a deadline passed, later calls fail at once until the deadline is
+// extended; then they block again, until the new deadline.
+func TestDeadlineExtendedAfterExpiry(t *testing.T) {
+	for _, o := range deadlineOps {
+		t.Run(o.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cs, _ := deadlinePair(t)
+				start := time.Now()
+				require.NoError(t, o.set(cs, start.Add(time.Second)))
+				r, elapsed := awaitResult(t, o.start(cs), start, time.Minute, "the first "+o.op())
+				require.Equal(t, time.Second, elapsed)
+				requireDeadlineError(t, r.err, cs, o.op())
+
+				start = time.Now()
+				r, elapsed = awaitResult(t, o.start(cs), start, time.Minute, "a "+o.op()+" after the deadline passed")
+				require.Zero(t, elapsed, "a %s after the deadline passed must fail at once", o.op())
+				requireDeadlineError(t, r.err, cs, o.op())
+				require.Zero(t, r.n, "a %s after the deadline passed transfers nothing", o.op())
+
+				require.NoError(t, o.set(cs, start.Add(2*time.Second)))
+				ch := o.start(cs)
+				requireBlocked(t, ch, "a "+o.op()+" after the deadline was extended")
+				r, elapsed = awaitResult(t, ch, start, time.Minute, "a "+o.op()+" after the deadline was extended")
+				require.Equal(t, 2*time.Second, elapsed, "the %s must fail exactly at the extended deadline", o.op())
+				requireDeadlineError(t, r.err, cs, o.op())
+			})
+		})
+	}
+}
+
+// SetDeadline sets both deadlines at once: a blocked Read and a blocked
+// Write both fail at it, and zero lifts both.
+func TestSetDeadlineSetsBoth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cs, _ := deadlinePair(t)
+		start := time.Now()
+		require.NoError(t, cs.SetDeadline(start.Add(time.Second)))
+		read, write := goRead(cs, 1), goWrite(cs, randomBytes(1<<20))
+		rr, elapsed := awaitResult(t, read, start, time.Minute, "Read")
+		require.Equal(t, time.Second, elapsed, "the Read must fail at the deadline SetDeadline set")
+		requireDeadlineError(t, rr.err, cs, "read")
+		wr, elapsed := awaitResult(t, write, start, time.Minute, "Write")
+		require.Equal(t, time.Second, elapsed, "the Write must fail at the deadline SetDeadline set")
+		requireDeadlineError(t, wr.err, cs, "write")
+
+		require.NoError(t, cs.SetDeadline(time.Time{}))
+		read, write = goRead(cs, 1), goWrite(cs, randomBytes(1<<20))
+		time.Sleep(time.Minute)
+		requireBlocked(t, read, "a Read after SetDeadline(zero)")
+		requireBlocked(t, write, "a Write after SetDeadline(zero)")
+	})
+}
+
+// A Write that times out reports how many bytes it sent; exactly those
+// reach the peer and the rest is never sent, even when credit comes back.
+func TestWriteDeadlineSendsOnlyWhatItReports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cs, ss := deadlinePair(t)
+		data := randomBytes(1 << 20)
+		require.NoError(t, cs.SetWriteDeadline(time.Now().Add(time.Second)))
+		n, err := cs.Write(data)
+		requireDeadlineError(t, err, cs, "write")
+		require.Positive(t, n, "the Write sent a window's worth before it blocked")
+		require.Less(t, n, len(data))
+
+		got := make([]byte, n)
+		_, err = io.ReadFull(ss, got)
+		require.NoError(t, err)
+		require.Equal(t, data[:n], got, "the peer reads the n bytes the Write reported")
+
+		// Reading returned the stream's credit: a Write that kept its
+		// unsent bytes would now send them.
+		more := goRead(ss, 1)
+		time.Sleep(time.Minute)
+		requireBlocked(t, more, "a Read after the n bytes: nothing more may arrive")
+		require.NoError(t, cs.CloseWrite())
+		r := requireDone(t, more, "a Read after the writer's CloseWrite")
+		require.Equal(t, io.EOF, r.err, "after the n bytes the peer must see FIN, not more data (read %d bytes)", r.n)
+	})
+}
+
+// After a deadline error the stream keeps working once the deadline is
+// lifted: a Read gets data written later, a Write completes when the peer
+// reads.
+func TestStreamWorksAfterDeadlineError(t *testing.T) {
+	t.Run("read", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cs, ss := deadlinePair(t)
+			require.NoError(t, cs.SetReadDeadline(time.Now().Add(time.Second)))
+			_, err := cs.Read(make([]byte, 1))
+			requireDeadlineError(t, err, cs, "read")
+
+			require.NoError(t, cs.SetReadDeadline(time.Now().Add(time.Minute)))
+			read := goRead(cs, 5)
+			requireBlocked(t, read, "a Read after the deadline was extended")
+			_, err = ss.Write([]byte("later"))
+			require.NoError(t, err)
+			r := requireDone(t, read, "a Read after data arrived")
+			require.NoError(t, r.err, "the Read after the deadline was extended")
+			require.Equal(t, 5, r.n)
+		})
+	})
+	t.Run("write", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cs, ss := deadlinePair(t)
+			first := randomBytes(1 << 20)
+			require.NoError(t, cs.SetWriteDeadline(time.Now().Add(time.Second)))
+			n, err := cs.Write(first)
+			requireDeadlineError(t, err, cs, "write")
+
+			require.NoError(t, cs.SetWriteDeadline(time.Time{}))
+			second := randomBytes(100 << 10)
+			write := goWrite(cs, second)
+			requireBlocked(t, write, "a Write while the peer has not read")
+			got := make([]byte, n+len(second))
+			_, err = io.ReadFull(ss, got)
+			require.NoError(t, err, "the peer reads the timed-out Write's bytes, then the next Write's")
+			require.Equal(t, first[:n], got[:n], "the timed-out Write's n bytes")
+			require.Equal(t, second, got[n:], "the next Write's bytes follow at once")
+			r := requireDone(t, write, "the Write after the peer read")
+			require.NoError(t, r.err)
+			require.Equal(t, len(second), r.n)
+		})
+	})
+}
