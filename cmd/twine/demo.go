@@ -265,8 +265,8 @@ func echoThenClose(ctx context.Context, d *demo) error {
 			return fmt.Errorf("server: Read: %s", describe(err))
 		}
 		d.server("accepted stream %d, read %q", st.StreamID(), buf)
-		if _, err := st.Write(buf); err != nil {
-			return fmt.Errorf("server: Write: %s", describe(err))
+		if err := write("server", st, buf); err != nil {
+			return err
 		}
 		st.Close()
 		d.server("wrote %q back, then Close()", buf)
@@ -277,8 +277,8 @@ func echoThenClose(ctx context.Context, d *demo) error {
 			return err
 		}
 		defer st.Close()
-		if _, err := st.Write([]byte("hello")); err != nil {
-			return fmt.Errorf("client: Write: %s", describe(err))
+		if err := write("client", st, []byte("hello")); err != nil {
+			return err
 		}
 		d.client("opened stream %d, wrote %q", st.StreamID(), "hello")
 		reply := make([]byte, len("hello"))
@@ -326,8 +326,8 @@ func closeWriteKeepReading(ctx context.Context, d *demo) error {
 			return fmt.Errorf("server: the bytes read differ from those written")
 		}
 		reply := fmt.Sprintf("received %d bytes", len(got))
-		if _, err := io.WriteString(st, reply); err != nil {
-			return fmt.Errorf("server: Write: %s", describe(err))
+		if err := write("server", st, []byte(reply)); err != nil {
+			return err
 		}
 		st.Close()
 		d.server("replied %q, then Close()", reply)
@@ -339,8 +339,8 @@ func closeWriteKeepReading(ctx context.Context, d *demo) error {
 		}
 		defer st.Close()
 		start := time.Now()
-		if _, err := st.Write(payload); err != nil {
-			return fmt.Errorf("client: Write: %s", describe(err))
+		if err := write("client", st, payload); err != nil {
+			return err
 		}
 		st.CloseWrite()
 		d.client("wrote %d bytes in %s, then CloseWrite()", len(payload), ms(time.Since(start)))
@@ -385,8 +385,8 @@ func closeReadTellsPeer(ctx context.Context, d *demo) error {
 		if !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("server: Read after CloseRead returned %s, want an error matching net.ErrClosed", describe(err))
 		}
-		if _, err := io.WriteString(st, "bye"); err != nil {
-			return fmt.Errorf("server: Write after CloseRead: %s", describe(err))
+		if err := write("server", st, []byte("bye")); err != nil {
+			return err
 		}
 		st.CloseWrite()
 		d.server("can still write: wrote %q, then CloseWrite()", "bye")
@@ -518,8 +518,8 @@ func silentPeer(ctx context.Context, d *demo) error {
 		if _, err := io.ReadFull(st, buf); err != nil {
 			return fmt.Errorf("server: Read: %s", describe(err))
 		}
-		if _, err := st.Write(buf); err != nil {
-			return fmt.Errorf("server: Write: %s", describe(err))
+		if err := write("server", st, buf); err != nil {
+			return err
 		}
 		d.server("echoed %q, Read blocks", buf)
 		_, err = st.Read(buf)
@@ -538,8 +538,8 @@ func silentPeer(ctx context.Context, d *demo) error {
 		}
 		defer st.Close()
 		buf := make([]byte, len("hello"))
-		if _, err := st.Write([]byte("hello")); err != nil {
-			return fmt.Errorf("client: Write: %s", describe(err))
+		if err := write("client", st, []byte("hello")); err != nil {
+			return err
 		}
 		if _, err := io.ReadFull(st, buf); err != nil {
 			return fmt.Errorf("client: Read: %s", describe(err))
@@ -571,6 +571,16 @@ func silentPeer(ctx context.Context, d *demo) error {
 		p.server.Close()
 		return nil
 	})
+}
+
+// write writes p to st, and describes a failure, with how much Write
+// reported as written.
+func write(who string, st *twine.Stream, p []byte) error {
+	n, err := st.Write(p)
+	if err != nil {
+		return fmt.Errorf("%s: Write(%d bytes) on stream %d returned n=%d, %s", who, len(p), st.StreamID(), n, describe(err))
+	}
+	return nil
 }
 
 // readToEnd reads r until an error, returning the bytes read and the error
