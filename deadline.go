@@ -10,7 +10,7 @@ import (
 type deadline struct {
 	mu      sync.Mutex
 	timer   *time.Timer
-	expired chan struct{} // nil while no deadline is set: blocks forever
+	expired chan struct{} // made on the first wait or set; closed once the deadline passed
 }
 
 // set applies t to pending and future waits. The zero time disables the
@@ -18,19 +18,19 @@ type deadline struct {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		// The timer fired, or is firing: its channel is closed or about to
-		// be, so later waits need a fresh one.
-		d.expired = nil
+	if d.timer != nil && !d.timer.Stop() && !d.isClosed() {
+		// The timer fired but its callback has not closed the channel
+		// yet: the old deadline passed, so close it here.
+		close(d.expired)
 	}
 	d.timer = nil
+	if d.isClosed() {
+		d.expired = nil // the next wait, or the new deadline, gets a fresh one
+	}
 	if t.IsZero() {
-		if d.isClosed() {
-			d.expired = nil
-		}
 		return
 	}
-	if d.expired == nil || d.isClosed() {
+	if d.expired == nil {
 		d.expired = make(chan struct{})
 	}
 	wait := time.Until(t)
@@ -48,11 +48,14 @@ func (d *deadline) set(t time.Time) {
 	})
 }
 
-// done returns a channel closed once the deadline has passed; nil (never
-// ready) while none is set.
+// done returns a channel closed once the deadline has passed. Waiters
+// blocked on it see deadlines set later.
 func (d *deadline) done() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.expired == nil {
+		d.expired = make(chan struct{})
+	}
 	return d.expired
 }
 

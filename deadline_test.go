@@ -105,6 +105,13 @@ func (o deadlineOp) wantN() int {
 	return 0
 }
 
+// A deadline set while a call is blocked, where none was set before,
+// wakes it exactly when it passes; one in the past wakes it at once. This is
+// how a server cancels a blocked Read (SetReadDeadline(time.Now())).
+func TestDeadlineSetWhileBlockedWithNoneBefore(t *testing.T) {
+	testDeadlineSetWhileBlocked(t, false)
+}
+
 // A deadline set while a call is blocked replaces the earlier one: the call
 // wakes exactly at the new deadline, or at once if it is in the past.
 func TestDeadlineSetWhileBlockedReplacesEarlierOne(t *testing.T) {
@@ -196,6 +203,28 @@ func TestDeadlineInThePastFailsAtOnce(t *testing.T) {
 			})
 		})
 	}
+}
+
+// As with net.Conn, a Read whose deadline has passed fails even when data is
+// buffered; the data stays for the next Read once the deadline is lifted.
+func TestReadDeadlinePassedWithDataBuffered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cs, ss := deadlinePair(t)
+		_, err := ss.Write([]byte("buffered"))
+		require.NoError(t, err)
+		synctest.Wait()
+		require.NoError(t, cs.SetReadDeadline(time.Now().Add(-time.Second)))
+		buf := make([]byte, 16)
+		n, err := cs.Read(buf)
+		require.Error(t, err, "a Read past its deadline must fail even with data buffered (read %q)", buf[:n])
+		requireDeadlineError(t, err, cs, "read")
+		require.Zero(t, n)
+
+		require.NoError(t, cs.SetReadDeadline(time.Time{}))
+		n, err = cs.Read(buf)
+		require.NoError(t, err)
+		require.Equal(t, "buffered", string(buf[:n]), "the data must still be there after the deadline is lifted")
+	})
 }
 
 // The zero time disables a deadline: a call blocked with a deadline that is

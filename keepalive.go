@@ -30,7 +30,7 @@ type keepalive struct {
 }
 
 type pingWait struct {
-	sent time.Duration     // since session start
+	sent time.Duration      // since session start
 	done chan time.Duration // nil for internal pings
 }
 

@@ -42,7 +42,7 @@ type batch struct {
 	segs     []segment
 	bufs     net.Buffers
 	out      net.Buffers // bufs as consumed by WriteTo
-	coalesce []byte // the whole batch in one buffer, for conns without writev
+	coalesce []byte      // the whole batch in one buffer, for conns without writev
 }
 
 // segment is a DATA frame: its header ends at scratch[end], its payload is

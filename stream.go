@@ -41,6 +41,9 @@ func (st *Stream) StreamID() uint32 { return st.id }
 func (st *Stream) Read(p []byte) (int, error) {
 	h := &st.recv
 	for {
+		if h.deadline.passed() {
+			return 0, &mux.DeadlineError{StreamID: uint64(st.id), Op: "read"}
+		}
 		n, inc, err := h.read(st.id, p, st.sess.tuneWindow)
 		if n > 0 || err != nil {
 			if n > 0 {
