@@ -168,15 +168,16 @@ func (h *sendHalf) finishWrite() (n int, inFlight bool) {
 	return h.taken, h.inFlight > 0
 }
 
-// progress reports the state of the Write in progress: done when all of it
-// went out, or the error that ends it.
-func (h *sendHalf) progress(id uint32) (done bool, err error) {
+// progress reports the state of the Write in progress of total bytes:
+// done once all of it was taken and went out, whatever happened to the half
+// since; otherwise the error that ends it, if any.
+func (h *sendHalf) progress(id uint32, total int) (done bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.writeErrLocked(id); err != nil {
-		return false, err
+	if h.taken == total {
+		return h.inFlight == 0, nil
 	}
-	return len(h.pending) == 0 && h.inFlight == 0, nil
+	return false, h.writeErrLocked(id)
 }
 
 // waitInFlight blocks until no taken chunk is inside a connection write.

@@ -94,7 +94,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 	}
 
 	for {
-		done, err := h.progress(st.id)
+		done, err := h.progress(st.id, len(p))
 		if done {
 			return len(p), nil
 		}
@@ -109,6 +109,9 @@ func (st *Stream) Write(p []byte) (int, error) {
 		n, inFlight := h.finishWrite()
 		if inFlight {
 			h.waitInFlight()
+		}
+		if n == len(p) {
+			return n, nil // it all went out before the error
 		}
 		return n, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 )
 
 // ErrorCode is a uint32 error code carried on the wire by stream resets,
@@ -52,7 +53,7 @@ var ErrStreamReset = errors.New("twine: stream reset")
 // StreamError reports that a stream was aborted: reset by either side, or,
 // for writes, stopped by the peer's CloseRead.
 type StreamError struct {
-	StreamID uint64
+	StreamID uint64 // wide enough for every back end's ids (QUIC's are 62-bit)
 	Code     ErrorCode
 	// Remote is true when the peer aborted the stream, false when this side did.
 	Remote bool
@@ -63,7 +64,7 @@ func (e *StreamError) Error() string {
 	if e.Remote {
 		who = "by peer"
 	}
-	return fmt.Sprintf("twine: stream %d reset %s (%v)", e.StreamID, who, e.Code)
+	return fmt.Sprintf("twine: stream %d aborted %s (%v)", e.StreamID, who, e.Code)
 }
 
 // Is reports whether target is [ErrStreamReset], or a *StreamError with the
@@ -99,7 +100,7 @@ func (e *SessionError) Error() string {
 		msg += ": " + e.Reason
 	}
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += ": " + strings.TrimPrefix(e.Err.Error(), "twine: ")
 	}
 	return msg
 }
