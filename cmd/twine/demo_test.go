@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
+// TestMain fails the package if a goroutine outlives the tests: the demo
+// must close every session it starts.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
 func TestDemo(t *testing.T) {
-	before := runtime.NumGoroutine()
 	var out bytes.Buffer
 	err := runDemo(context.Background(), &out, demoConfig{PeerTimeout: 300 * time.Millisecond, StepTimeout: 10 * time.Second})
 	t.Logf("demo output:\n%s", &out)
@@ -22,26 +27,6 @@ func TestDemo(t *testing.T) {
 	}
 	require.NotContains(t, out.String(), "FAIL")
 	require.Contains(t, out.String(), "all 5 scenarios behaved as specified")
-	requireGoroutinesEnd(t, before)
-}
-
-// requireGoroutinesEnd waits up to a few seconds for the number of
-// goroutines to fall back to before: timers that fired late may still be
-// finishing. (require.Eventually would count its own condition goroutine.)
-func requireGoroutinesEnd(t *testing.T, before int) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		select {
-		case <-tick.C:
-		case <-timeout:
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines still run, %d before the demo:\n%s", runtime.NumGoroutine(), before, buf)
-		}
-	}
 }
 
 func TestDemoReportsFailure(t *testing.T) {
