@@ -195,7 +195,9 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for pending and future Writes, as
 // net.Conn does. A Write that times out may have sent part of its buffer,
-// and reports how much.
+// and reports how much. If part of its buffer is inside a connection write
+// at that moment, it returns when that write completes, which the peer
+// timeout bounds.
 func (st *Stream) SetWriteDeadline(t time.Time) error {
 	st.send.deadline.set(t)
 	return nil
