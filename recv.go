@@ -19,6 +19,11 @@ const readBufferSize = 32 << 10
 // maxControlPayload is the largest payload of a known control frame.
 const maxControlPayload = 6 * frame.MaxSettings
 
+// maxJunkFrames bounds the frames in a row that carry nothing: unknown
+// types and empty DATA without flags. A peer that sends more ends the
+// session; any DATA with payload resets the count.
+const maxJunkFrames = 10000
+
 // readLoop is the session's only reader of the connection. It parses and
 // dispatches frames and never blocks on a stream. It exits when reading
 // fails (the connection closed) or the peer breaks the protocol, ending the
@@ -47,6 +52,7 @@ func (s *Session) readFrames() error {
 		return err
 	}
 	var ctrl [maxControlPayload]byte
+	junk := 0
 	for first := true; ; first = false {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return err
@@ -59,6 +65,14 @@ func (s *Session) readFrames() error {
 		if first != (h.Type == frame.TypeSettings) {
 			rule := "SETTINGS must be the first frame, and only the first"
 			return &mux.ProtocolError{FrameType: h.Type.String(), StreamID: uint64(h.StreamID), Rule: rule, Code: mux.CodeProtocol}
+		}
+		switch {
+		case h.Type == frame.TypeData && h.Length > 0:
+			junk = 0
+		case !h.Type.Known(), h.Type == frame.TypeData && h.Flags == 0:
+			if junk++; junk > maxJunkFrames {
+				return protocolError(h, mux.CodeEnhanceYourCalm, "more than %d frames in a row without data", maxJunkFrames)
+			}
 		}
 		switch {
 		case h.Type == frame.TypeData:
@@ -218,6 +232,7 @@ func (s *Session) handleControl(f frame.Frame) error {
 			st.send.abort(sendAborted, serr)
 			_, freed := st.recv.abort(serr, false)
 			s.consumed(st.id, freed, 0)
+			s.dropUnaccepted(st)
 		} else {
 			st.send.abort(sendStopped, serr)
 		}
@@ -325,5 +340,19 @@ func (s *Session) consumed(id uint32, n int, inc uint32) {
 	s.connRecvMu.Unlock()
 	if connInc > 0 {
 		s.queueWindow(0, connInc)
+	}
+}
+
+// dropUnaccepted takes a stream the peer reset out of the accept queue: the
+// application never sees it, so opening and resetting streams at line rate
+// costs it nothing.
+func (s *Session) dropUnaccepted(st *Stream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, q := range s.acceptQ {
+		if q == st {
+			s.acceptQ = append(s.acceptQ[:i], s.acceptQ[i+1:]...)
+			return
+		}
 	}
 }
