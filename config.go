@@ -67,9 +67,17 @@ const (
 	maxFramePayload            = 1<<24 - 1
 )
 
-// populated returns a copy of c (nil allowed) with every zero field set to
-// its default, or an error naming each invalid field.
-func (c *Config) populated() (Config, error) {
+// Validate reports every invalid field of c, as Client and Server would, or
+// nil. A nil *Config is valid.
+func (c *Config) Validate() error {
+	_, err := c.Resolved()
+	return err
+}
+
+// Resolved returns a copy of c (nil allowed) with every zero field set to its
+// default, or the error Validate reports. Back ends other than the framed
+// one use it to apply twine's settings.
+func (c *Config) Resolved() (Config, error) {
 	var cfg Config
 	if c != nil {
 		cfg = *c

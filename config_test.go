@@ -68,11 +68,11 @@ func TestConfigDefaults(t *testing.T) {
 			if tc.in != nil {
 				before = *tc.in
 			}
-			got, err := tc.in.populated()
+			got, err := tc.in.Resolved()
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
 			if tc.in != nil {
-				require.Equal(t, before, *tc.in, "populated must not modify the caller's Config")
+				require.Equal(t, before, *tc.in, "Resolved must not modify the caller's Config")
 			}
 		})
 	}
@@ -89,7 +89,7 @@ func with(f func(c *Config)) Config {
 // KeepAliveInterval is left as it is and not checked.
 func TestConfigNegativePeerTimeoutDisablesDetection(t *testing.T) {
 	for _, kai := range []time.Duration{0, time.Second, time.Hour, -time.Second} {
-		got, err := (&Config{PeerTimeout: -1, KeepAliveInterval: kai}).populated()
+		got, err := (&Config{PeerTimeout: -1, KeepAliveInterval: kai}).Resolved()
 		require.NoError(t, err, "PeerTimeout -1 with KeepAliveInterval %v", kai)
 		require.Negative(t, got.PeerTimeout, "detection stays off")
 		require.Equal(t, kai, got.KeepAliveInterval, "KeepAliveInterval untouched when detection is off")
@@ -167,7 +167,7 @@ func TestConfigInvalid(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.in.populated()
+			_, err := tc.in.Resolved()
 			require.Error(t, err, "an invalid config must be refused")
 			for _, field := range tc.fields {
 				require.Contains(t, err.Error(), field, "the error must name the bad field %s", field)
@@ -199,7 +199,7 @@ func TestNewSessionRejectsBadConfig(t *testing.T) {
 				s, err := start(a, bad)
 				require.Error(t, err)
 				require.Nil(t, s, "no session with an invalid Config")
-				_, want := bad.populated()
+				_, want := bad.Resolved()
 				require.Equal(t, want.Error(), err.Error(), "%s reports the validation error", name)
 				require.Contains(t, err.Error(), "MaxFramePayload")
 				require.Contains(t, err.Error(), "AcceptBacklog")
@@ -214,4 +214,13 @@ func TestNewSessionRejectsBadConfig(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	var nilCfg *Config
+	require.NoError(t, nilCfg.Validate())
+	require.NoError(t, (&Config{}).Validate())
+	err := (&Config{PeerTimeout: time.Millisecond, MaxFramePayload: 10}).Validate()
+	require.ErrorContains(t, err, "PeerTimeout")
+	require.ErrorContains(t, err, "MaxFramePayload")
 }

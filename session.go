@@ -88,7 +88,7 @@ func Server(conn net.Conn, cfg *Config) (*Session, error) {
 }
 
 func newSession(conn net.Conn, cfgIn *Config, client bool) (*Session, error) {
-	cfg, err := cfgIn.populated()
+	cfg, err := cfgIn.Resolved()
 	if err != nil {
 		return nil, err
 	}
