@@ -1,0 +1,139 @@
+// Package quic runs twine sessions over QUIC, using QUIC's native streams
+// (github.com/quic-go/quic-go) behind the [mux.Session] and [mux.Stream]
+// interfaces, with the same semantics as twine's framed back end.
+//
+// Import it under another name to keep it apart from quic-go:
+//
+//	import twinequic "github.com/twinemux/twine/transport/quic"
+//
+//	sess, err := twinequic.Dial(ctx, "example.com:4433", tlsConf, nil)
+//
+// [Dial] returns the client side of a session; [Listen] returns a
+// [Listener] whose [Listener.Accept] yields server sides. Both set the ALPN
+// protocol [NextProto] on a copy of the caller's tls.Config; a peer that
+// does not offer it fails the handshake.
+//
+// # Semantics
+//
+// A [Stream] behaves exactly like a framed twine stream (see package mux):
+//
+//   - CloseWrite sends FIN after the written data (quic-go's Close); a Write
+//     in progress fails and later Writes fail with an error wrapping
+//     net.ErrClosed.
+//   - CloseRead discards the receive side (CancelRead, code 0); the peer's
+//     pending and later Writes fail with a *mux.StreamError{Code: 0,
+//     Remote: true}, and later local Reads with an error wrapping
+//     net.ErrClosed.
+//   - Close is CloseWrite plus CloseRead, like net.Conn.
+//   - Reset and ResetWithError abort both halves (CancelWrite and
+//     CancelRead with the code): local calls fail with a *mux.StreamError
+//     with Remote unset, the peer's Reads and Writes with the same code and
+//     Remote set.
+//   - io.EOF means the peer's FIN arrived and every byte before it was read;
+//     nothing else returns it. A Read returns data or an error, never both.
+//   - Deadlines are net.Conn's; a timed-out call returns a
+//     *mux.DeadlineError.
+//
+// quic-go's errors are translated: *quic.StreamError to *mux.StreamError,
+// a connection closed by either side (*quic.ApplicationError) to
+// *mux.SessionError{Code, Remote, Reason}, QUIC transport errors to a
+// *mux.SessionError with the nearest twine code and the QUIC error inside,
+// and an idle or handshake timeout to [mux.ErrPeerUnresponsive].
+//
+// # Config
+//
+// A *twine.Config (nil for the defaults) is validated by the same rules as
+// twine.Client, and mapped onto quic-go:
+//
+//	PeerTimeout          this package's liveness (below); zero 30 s, negative off
+//	KeepAliveInterval    this package's PINGs; zero PeerTimeout/3
+//	InitialStreamWindow  InitialStreamReceiveWindow (default 256 KiB)
+//	MaxStreamWindow      MaxStreamReceiveWindow (default 16 MiB)
+//	SessionWindow        InitialConnectionReceiveWindow and MaxConnectionReceiveWindow (default 32 MiB)
+//	MaxIncomingStreams   MaxIncomingStreams (default 1024)
+//	MaxFramePayload      unused: QUIC sizes its own packets
+//	AcceptBacklog        unused: streams wait in quic-go until accepted, within MaxIncomingStreams
+//
+// # Liveness
+//
+// quic-go's idle timeout cannot give twine's PeerTimeout: it is the minimum
+// of both sides' values (the peer's raised to at least 5 s), its timer
+// restarts when a packet is sent after a silence (so detection may take up
+// to twice the timeout), it is never below three probe timeouts, its
+// keep-alive PING is answered only after the peer's ACK delay (25 ms), and
+// it closes the connection silently. So this package advertises a
+// practically infinite QUIC idle timeout and runs liveness itself:
+//
+//   - Every PeerTimeout/16 (at least 1 ms) a timer reads the connection's
+//     received-packet count. Whenever it has grown, the peer was last
+//     heard from now.
+//   - After KeepAliveInterval of silence, and again every
+//     KeepAliveInterval while it lasts, the session sends a PING in a QUIC
+//     DATAGRAM; the peer answers with a PONG datagram at once. Any packet
+//     counts as proof of life, so a busy peer is never pinged.
+//   - After PeerTimeout of silence the session closes the connection with
+//     [mux.CodePeerUnresponsive] and ends with [mux.ErrPeerUnresponsive];
+//     every blocked call returns it. Detection takes PeerTimeout plus at most
+//     one timer period, and is never early.
+//
+// Each side applies its own PeerTimeout, whatever the peer's, as with the
+// framed back end. A peer that stops reading a stream is not dead: it
+// still acknowledges packets.
+//
+// # Wire format
+//
+// Beyond QUIC (RFC 9000) with DATAGRAM frames (RFC 9221) on ALPN
+// "twine-quic/1", the adapter adds three small things:
+//
+//   - Stream header: the opener of a stream writes one byte, 0x00, as the
+//     stream's first byte; OpenStream returns after queueing it. A QUIC
+//     stream is invisible to the peer until a frame for it arrives, so the
+//     header is what makes the peer's AcceptStream return at once, even
+//     before anything is written. The accepting side reads and checks the
+//     header before AcceptStream returns the stream; any other first byte,
+//     or a FIN before it, is a protocol error that closes the connection
+//     with [mux.CodeProtocol].
+//   - Reset flag: Reset and ResetWithError(code) send RESET_STREAM(code)
+//     and, if the receive side is still open, STOP_SENDING(code | 1<<32)
+//     when the send side was reset too (code alone otherwise). A receiver of
+//     STOP_SENDING with bit 32 set treats it as twine's RST for both halves:
+//     it aborts its receive side as well, at once, so the stream is finished
+//     (and its stream credit returned) without the application touching it,
+//     and a stream reset before it was accepted never reaches AcceptStream.
+//     Error codes travel in the low 32 bits; a code above 2^32-1 without
+//     that meaning reads as [mux.CodeProtocol].
+//   - Liveness datagrams: one byte, 0x01 PING or 0x02 PONG; a PING is
+//     answered with a PONG. Other datagrams are ignored.
+//
+// Session close codes travel in CONNECTION_CLOSE (application error code
+// and reason).
+//
+// # Differences from the framed back end
+//
+// QUIC decides some things itself; they are documented here rather than
+// hidden:
+//
+//   - Session close does not flush: CloseWithError sends CONNECTION_CLOSE at
+//     once, and stream data not yet delivered is lost (the framed back end
+//     flushes for up to a second). Wait for the peer's EOF or reply before
+//     closing the session when delivery matters. There is no GOAWAY.
+//   - Stream credit is QUIC's MAX_STREAMS, raised when quic-go considers a
+//     peer-opened stream complete: its send side has been acknowledged (FIN
+//     or reset) and its receive side has been read to io.EOF or to an
+//     error, or closed with CloseRead, Close or Reset. The framed back end
+//     also counts a FIN that arrived but was not read yet. A stream the peer
+//     reset (see Reset flag) needs nothing from the application.
+//   - A peer's reset that arrives after this side's CloseWrite still aborts
+//     this side's receive half (QUIC's RESET_STREAM), but its stream credit
+//     returns only once the application reads the error or closes the
+//     stream.
+//
+// # Goroutines
+//
+// Besides quic-go's own, a session runs two goroutines: one receives
+// datagrams and answers PINGs, one sends PINGs and PONGs (so that a full
+// datagram queue never blocks a timer); plus the liveness timer. A stream
+// adds none while it lives; when the peer stops its send side, a
+// short-lived callback records it. All exit when the session ends, and
+// Close waits for them.
+package quic
