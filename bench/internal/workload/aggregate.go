@@ -140,8 +140,8 @@ func (w *Aggregate) Bytes() int64 { return int64(len(w.cs)) * int64(w.perStream)
 // Close tears the pair down.
 func (w *Aggregate) Close() {
 	close(w.quit)
-	w.pair.Close()
+	w.pair.Close() // ends any Read or Write in progress
+	w.exited.Wait()
 	CloseAll(w.cs)
 	CloseAll(w.ss)
-	w.exited.Wait()
 }

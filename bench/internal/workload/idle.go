@@ -76,13 +76,15 @@ func (w *Idle) Prepare() error {
 		s, err := w.l.Accept()
 		ch <- accepted{s, err}
 	}()
-	perr := w.peer.Do("dial " + w.l.Addr())
+	if err := w.peer.Do("dial " + w.l.Addr()); err != nil {
+		return err // the listener's Close ends the accept
+	}
 	a := <-ch
-	if perr != nil || a.err != nil {
+	if a.err != nil {
 		if a.s != nil {
 			a.s.Close()
 		}
-		return errors.Join(perr, a.err)
+		return a.err
 	}
 	w.sess = a.s
 	w.heap0, w.gor0 = settledHeap()

@@ -81,11 +81,12 @@ func (w *PingPong) bulkWrite() {
 	buf := make([]byte, 32<<10)
 	for !w.bulkStop.Load() {
 		if _, err := w.bc.Write(buf); err != nil {
-			w.bulkErr.Store(&err)
+			if !w.bulkStop.Load() {
+				w.bulkErr.Store(&err)
+			}
 			return
 		}
 	}
-	w.bc.CloseWrite()
 }
 
 func (w *PingPong) bulkRead() {
@@ -139,16 +140,15 @@ func (w *PingPong) BulkRate() (float64, error) {
 // Close stops the bulk transfer and tears the pair down.
 func (w *PingPong) Close() {
 	w.closeOnce.Do(func() {
+		// Streams are closed only once no goroutine uses them: some
+		// libraries (quic-go) do not allow Close during a Write.
 		w.bulkStop.Store(true)
-		w.cs.Close()
-		if w.bc != nil {
-			w.bc.Close()
-		}
-		w.pair.Close()
-		w.ss.Close()
-		if w.bs != nil {
-			w.bs.Close()
-		}
+		w.pair.Close() // ends any Read or Write in progress
 		w.loops.Wait()
+		for _, s := range []Stream{w.cs, w.ss, w.bc, w.bs} {
+			if s != nil {
+				s.Close()
+			}
+		}
 	})
 }

@@ -92,8 +92,8 @@ func (w *Throughput) Drain() error {
 
 // Close tears the pair down.
 func (w *Throughput) Close() {
+	w.pair.Close() // ends the receiver's Read
+	<-w.done
 	w.cs.Close()
 	w.ss.Close()
-	w.pair.Close()
-	<-w.done
 }

@@ -221,7 +221,7 @@ func (TCP) Listen() (Listener, error) {
 }
 
 // Dial returns a session whose Open dials addr.
-func (TCP) Dial(addr string) (Session, error) { return &tcpSession{addr: addr}, nil }
+func (TCP) Dial(addr string) (Session, error) { return newTCPSession(addr, nil), nil }
 
 type tcpListener struct {
 	l      net.Listener
@@ -235,15 +235,51 @@ func (l *tcpListener) Accept() (Session, error) {
 		return nil, errors.New("raw tcp: one session per listener")
 	}
 	l.handed = true
-	return &tcpSession{l: l.l}, nil
+	return newTCPSession("", l.l), nil
 }
 
 func (l *tcpListener) Addr() string { return l.l.Addr().String() }
 func (l *tcpListener) Close() error { return l.l.Close() }
 
+// tcpSession is raw TCP's "session": the client side dials a connection per
+// stream, the server side accepts them. Like a multiplexer's session, its
+// Close ends every stream still open.
 type tcpSession struct {
 	addr string       // client side
 	l    net.Listener // server side
+
+	mu     sync.Mutex
+	conns  map[*tcpStream]struct{}
+	closed bool
+}
+
+func newTCPSession(addr string, l net.Listener) *tcpSession {
+	return &tcpSession{addr: addr, l: l, conns: map[*tcpStream]struct{}{}}
+}
+
+// tcpStream is one connection of a tcpSession.
+type tcpStream struct {
+	*net.TCPConn
+	sess *tcpSession
+}
+
+func (s *tcpStream) Close() error {
+	s.sess.mu.Lock()
+	delete(s.sess.conns, s)
+	s.sess.mu.Unlock()
+	return s.TCPConn.Close()
+}
+
+func (s *tcpSession) track(c net.Conn) (Stream, error) {
+	st := &tcpStream{TCPConn: c.(*net.TCPConn), sess: s}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	s.conns[st] = struct{}{}
+	return st, nil
 }
 
 func (s *tcpSession) Open() (Stream, error) {
@@ -254,7 +290,7 @@ func (s *tcpSession) Open() (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.(*net.TCPConn), nil
+	return s.track(c)
 }
 
 func (s *tcpSession) Accept() (Stream, error) {
@@ -265,9 +301,19 @@ func (s *tcpSession) Accept() (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.(*net.TCPConn), nil
+	return s.track(c)
 }
 
-// Close does nothing: the streams are connections, closed one by one, and
-// the listener is closed by [Pair.Close].
-func (s *tcpSession) Close() error { return nil }
+// Close closes every connection still open; the listener is closed by
+// [Pair.Close].
+func (s *tcpSession) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for c := range conns {
+		c.TCPConn.Close()
+	}
+	return nil
+}

@@ -44,7 +44,7 @@ func (w *WriteRead) Op() error {
 
 // Close tears the pair down.
 func (w *WriteRead) Close() {
+	w.pair.Close()
 	w.cs.Close()
 	w.ss.Close()
-	w.pair.Close()
 }
