@@ -30,8 +30,9 @@ type Session struct {
 	set     settings
 	release func() // closes what the connection ran on; called once, after it ended
 
-	mu  sync.Mutex
-	err error // why the session ended; set first by whoever ended it
+	mu   sync.Mutex
+	err  error         // why the session ended; set first by whoever ended it
+	done chan struct{} // closed when err is set
 
 	// acceptLock (cap 1) serialises AcceptStream. pending is a stream taken
 	// from quic-go whose header a cancelled AcceptStream did not finish
@@ -53,6 +54,7 @@ func newSession(conn *quicgo.Conn, set settings, release func()) *Session {
 		conn:       conn,
 		set:        set,
 		release:    release,
+		done:       make(chan struct{}),
 		acceptLock: make(chan struct{}, 1),
 		pingOwed:   make(chan struct{}, 1),
 		pongOwed:   make(chan struct{}, 1),
@@ -187,30 +189,51 @@ func (s *Session) protocolError(qs *quicgo.Stream, rule string) error {
 }
 
 // IsClosed reports whether the session has ended.
-func (s *Session) IsClosed() bool { return s.conn.Context().Err() != nil }
+func (s *Session) IsClosed() bool {
+	select {
+	case <-s.Done():
+		return true
+	default:
+		return false
+	}
+}
 
-// Done returns a channel closed when the session has ended.
-func (s *Session) Done() <-chan struct{} { return s.conn.Context().Done() }
+// Done returns a channel closed when the session has ended: when it was
+// closed, or the connection ended, or the moment a call failed because of
+// either.
+func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Err returns why the session ended, or nil while it runs: a
 // *mux.SessionError for a close by either side or a lost connection, or
 // mux.ErrPeerUnresponsive.
 func (s *Session) Err() error {
-	ctx := s.conn.Context()
-	if ctx.Err() == nil {
-		return nil
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return err
 	}
-	return s.endErr(context.Cause(ctx))
+	if ctx := s.conn.Context(); ctx.Err() != nil {
+		return s.endErr(context.Cause(ctx))
+	}
+	return nil
 }
 
 // endErr returns the session's error, given the error a quic-go call
 // returned because the connection ended: the error recorded by whoever
-// ended the session, or else err translated (and recorded).
+// ended the session, or else err translated.
 func (s *Session) endErr(err error) error {
+	return s.end(sessionError(err))
+}
+
+// end records err as the session's error, unless one is recorded, and
+// returns the one recorded.
+func (s *Session) end(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err == nil {
-		s.err = sessionError(err)
+		s.err = err
+		close(s.done)
 	}
 	return s.err
 }
@@ -233,11 +256,10 @@ func (s *Session) CloseWithError(code mux.ErrorCode) error {
 // closeWith ends the session with err, unless it already ended, and closes
 // the connection with code and reason.
 func (s *Session) closeWith(err error, code mux.ErrorCode, reason string) {
-	s.mu.Lock()
-	if s.err == nil && s.conn.Context().Err() == nil {
-		s.err = err
+	if ctx := s.conn.Context(); ctx.Err() != nil {
+		err = sessionError(context.Cause(ctx)) // it ended first
 	}
-	s.mu.Unlock()
+	s.end(err)
 	s.conn.CloseWithError(quicgo.ApplicationErrorCode(code), reason)
 }
 
@@ -250,7 +272,9 @@ func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 // teardown runs once the connection ended: it stops the liveness timer and
 // releases what the connection ran on.
 func (s *Session) teardown() {
-	<-s.conn.Context().Done()
+	ctx := s.conn.Context()
+	<-ctx.Done()
+	s.endErr(context.Cause(ctx))
 	s.stopLiveness()
 	if s.release != nil {
 		s.release()

@@ -21,22 +21,27 @@ import (
 //	sendOpen ──CloseWrite──▶ sendClosed (FIN queued once no Write is in progress)
 //	sendOpen ──Reset──▶ sendReset
 //	sendOpen ──the peer's STOP_SENDING seen──▶ sendStopped
+//	sendOpen ──the peer's reset seen──▶ sendPeerReset
 //
-// Every state but sendOpen is terminal.
+// Every state but sendOpen is terminal. The peer's reset is seen when a
+// Read returns its RESET_STREAM, or a Write or the send-side callback its
+// STOP_SENDING with resetFlag, whichever comes first: twine's RST aborts
+// both halves at once, while QUIC delivers the two frames one by one.
 type sendState uint8
 
 const (
-	sendOpen    sendState = iota
-	sendClosed            // Writes fail with net.ErrClosed
-	sendReset             // Writes fail with quic-go's reset error
-	sendStopped           // Writes fail with quic-go's error from the peer's STOP_SENDING
+	sendOpen      sendState = iota
+	sendClosed              // Writes fail with net.ErrClosed
+	sendReset               // Writes fail with quic-go's reset error
+	sendStopped             // Writes fail with quic-go's error from the peer's STOP_SENDING
+	sendPeerReset           // Writes fail with the peer's reset's StreamError
 )
 
 // recvState is what this package knows of a stream's receive half.
 //
 //	recvOpen ──CloseRead──▶ recvClosed
 //	recvOpen ──Reset──▶ recvReset
-//	recvOpen ──the peer's STOP_SENDING with resetFlag seen──▶ recvPeerReset
+//	recvOpen ──the peer's reset seen──▶ recvPeerReset
 //
 // Every state but recvOpen is terminal. When the first event on the half
 // came from the peer, quic-go's error says so, and wins.
@@ -64,8 +69,9 @@ type Stream struct {
 
 	sendMu    sync.Mutex
 	sendState sendState
-	writers   int  // Writes inside quic-go
-	finQueued bool // quic-go's Close was called
+	sendCode  mux.ErrorCode // in sendPeerReset
+	writers   int           // Writes inside quic-go
+	finQueued bool          // quic-go's Close was called
 
 	recvMu    sync.Mutex
 	recvState recvState
@@ -107,6 +113,9 @@ func (st *Stream) readErr(err error) error {
 		code := muxCode(uint64(qErr.ErrorCode))
 		switch {
 		case qErr.Remote:
+			// The peer's RESET_STREAM: in this package's wire format only
+			// its Reset sends one.
+			st.abortByPeer(code)
 			return &mux.StreamError{StreamID: st.id, Code: code, Remote: true}
 		case state == recvClosed:
 			return st.closedReadErr()
@@ -144,9 +153,14 @@ func (st *Stream) closedReadErr() error {
 // it returns an error are never sent.
 func (st *Stream) Write(p []byte) (int, error) {
 	st.sendMu.Lock()
-	if st.sendState == sendClosed {
+	switch st.sendState {
+	case sendClosed:
 		st.sendMu.Unlock()
 		return 0, st.closedWriteErr()
+	case sendPeerReset:
+		code := st.sendCode
+		st.sendMu.Unlock()
+		return 0, &mux.StreamError{StreamID: st.id, Code: code, Remote: true}
 	}
 	st.writers++
 	st.sendMu.Unlock()
@@ -155,7 +169,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 
 	st.sendMu.Lock()
 	st.writers--
-	state := st.sendState
+	state, peerCode := st.sendState, st.sendCode
 	fin := state == sendClosed && st.writers == 0 && !st.finQueued
 	if fin {
 		st.finQueued = true
@@ -167,15 +181,22 @@ func (st *Stream) Write(p []byte) (int, error) {
 	if err == nil {
 		return n, nil
 	}
-	if state == sendClosed {
+	switch state {
+	case sendClosed:
 		return n, st.closedWriteErr()
+	case sendPeerReset:
+		return n, &mux.StreamError{StreamID: st.id, Code: peerCode, Remote: true}
 	}
 	return n, st.writeErr(err)
 }
 
 func (st *Stream) writeErr(err error) error {
 	if qErr, ok := errors.AsType[*quicgo.StreamError](err); ok {
-		return &mux.StreamError{StreamID: st.id, Code: muxCode(uint64(qErr.ErrorCode)), Remote: qErr.Remote}
+		code := muxCode(uint64(qErr.ErrorCode))
+		if qErr.Remote && qErr.ErrorCode&resetFlag != 0 {
+			st.abortByPeer(code)
+		}
+		return &mux.StreamError{StreamID: st.id, Code: code, Remote: qErr.Remote}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &mux.DeadlineError{StreamID: st.id, Op: "write"}
@@ -284,12 +305,16 @@ func (st *Stream) ResetWithError(code mux.ErrorCode) error {
 // sendCancelled runs, in a goroutine of its own, when quic-go's send side
 // of the stream ends: by FIN, by reset, by the session's end, or by the
 // peer's STOP_SENDING. Only the last matters here: it records that the peer
-// stopped the send half, releases quic-go's send half (so the stream can
-// complete without a Write), and if the peer reset the stream (resetFlag)
-// aborts the receive half too, as twine's RST does.
+// stopped the send half and releases quic-go's send half (so that the
+// stream can complete without a Write); with resetFlag, the peer reset the
+// stream, which aborts the receive half too.
 func (st *Stream) sendCancelled() {
 	qErr, ok := context.Cause(st.qs.Context()).(*quicgo.StreamError)
 	if !ok || !qErr.Remote {
+		return
+	}
+	if qErr.ErrorCode&resetFlag != 0 {
+		st.abortByPeer(muxCode(uint64(qErr.ErrorCode)))
 		return
 	}
 	st.sendMu.Lock()
@@ -298,17 +323,28 @@ func (st *Stream) sendCancelled() {
 	}
 	st.sendMu.Unlock()
 	st.qs.CancelWrite(qErr.ErrorCode) // the peer's code stays the Writes' error
+}
 
-	if qErr.ErrorCode&resetFlag == 0 {
-		return
+// abortByPeer applies the peer's reset with code to both halves, as twine's
+// RST does: the halves still open fail with a *mux.StreamError{Code: code,
+// Remote: true} from now on, and quic-go's halves are released so that the
+// stream completes without the application. It is idempotent.
+func (st *Stream) abortByPeer(code mux.ErrorCode) {
+	st.sendMu.Lock()
+	sendWasOpen := st.sendState == sendOpen
+	if sendWasOpen {
+		st.sendState, st.sendCode = sendPeerReset, code
 	}
-	code := muxCode(uint64(qErr.ErrorCode))
+	st.sendMu.Unlock()
 	st.recvMu.Lock()
 	recvWasOpen := st.recvState == recvOpen
 	if recvWasOpen {
 		st.recvState, st.recvCode = recvPeerReset, code
 	}
 	st.recvMu.Unlock()
+	if sendWasOpen {
+		st.qs.CancelWrite(quicgo.StreamErrorCode(code))
+	}
 	if recvWasOpen {
 		st.qs.CancelRead(quicgo.StreamErrorCode(code))
 	}
