@@ -42,8 +42,8 @@
 //
 // # Config
 //
-// A *twine.Config (nil for the defaults) is validated by the same rules as
-// twine.Client, and mapped onto quic-go:
+// A *twine.Config (nil for the defaults) is validated and resolved by
+// twine's own rules ([twine.Config.Resolved]), and mapped onto quic-go:
 //
 //	PeerTimeout          this package's liveness (below); zero 30 s, negative off
 //	KeepAliveInterval    this package's PINGs; zero PeerTimeout/3
@@ -94,14 +94,19 @@
 //     or a FIN before it, is a protocol error that closes the connection
 //     with [mux.CodeProtocol].
 //   - Reset flag: Reset and ResetWithError(code) send RESET_STREAM(code)
-//     and, if the receive side is still open, STOP_SENDING(code | 1<<32)
-//     when the send side was reset too (code alone otherwise). A receiver of
-//     STOP_SENDING with bit 32 set treats it as twine's RST for both halves:
-//     it aborts its receive side as well, at once, so the stream is finished
-//     (and its stream credit returned) without the application touching it,
-//     and a stream reset before it was accepted never reaches AcceptStream.
-//     Error codes travel in the low 32 bits; a code above 2^32-1 without
-//     that meaning reads as [mux.CodeProtocol].
+//     if the send side was still open, and STOP_SENDING if the receive side
+//     was, with code | 1<<32 when RESET_STREAM went too (code alone
+//     otherwise). twine's RST aborts both of the receiver's halves at once;
+//     QUIC delivers the two frames one by one. So the receiver applies the
+//     reset to both halves as soon as it meets either: a Read that returns
+//     RESET_STREAM (only a reset sends one; quic-go's automatic answer to
+//     STOP_SENDING goes to a receive side already closed), or STOP_SENDING
+//     with bit 32 set, met by a Write or by the callback that watches the
+//     send side. The stream is then finished (and its stream credit returned)
+//     without the application touching it, and a stream reset before it was
+//     accepted never reaches AcceptStream. Error codes travel in the low 32
+//     bits; a code above 2^32-1 without that meaning reads as
+//     [mux.CodeProtocol].
 //   - Liveness datagrams: one byte, 0x01 PING or 0x02 PONG; a PING is
 //     answered with a PONG. Other datagrams are ignored.
 //
