@@ -69,8 +69,9 @@
 //     heard from now.
 //   - After KeepAliveInterval of silence, and again every
 //     KeepAliveInterval while it lasts, the session sends a PING in a QUIC
-//     DATAGRAM; the peer answers with a PONG datagram at once. Any packet
-//     counts as proof of life, so a busy peer is never pinged.
+//     DATAGRAM; the peer answers with a PONG datagram at once. quic-go packs
+//     datagrams ahead of stream data. Any packet counts as proof of life, so
+//     a busy peer is never pinged.
 //   - After PeerTimeout of silence the session closes the connection with
 //     [mux.CodePeerUnresponsive] and ends with [mux.ErrPeerUnresponsive];
 //     every blocked call returns it. Detection takes PeerTimeout plus at most

@@ -19,6 +19,9 @@ import (
 // streamHeader is the byte the opener writes first on every stream.
 const streamHeader = 0x00
 
+// header is what OpenStream writes; quic-go copies it.
+var header = []byte{streamHeader}
+
 // aLongTimeAgo is a deadline in the past, to wake a blocked quic-go call.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -80,7 +83,7 @@ func (s *Session) OpenStream(ctx context.Context) (mux.Stream, error) {
 		return nil, s.endErr(err)
 	}
 	// A fresh stream takes a one-byte Write into its buffer at once.
-	if _, err := qs.Write([]byte{streamHeader}); err != nil {
+	if _, err := qs.Write(header); err != nil {
 		qs.CancelWrite(0)
 		qs.CancelRead(0)
 		return nil, s.endErr(err)
