@@ -1,0 +1,215 @@
+package muxtest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/twinemux/twine/mux"
+)
+
+// short is the deadline the tests wait for; long one they must not reach.
+const (
+	short = 50 * time.Millisecond
+	long  = time.Hour
+)
+
+// deadlineSetter is SetReadDeadline, SetWriteDeadline or SetDeadline.
+type deadlineSetter func(mux.Stream, time.Time) error
+
+func testDeadlines(t *testing.T, newPair NewPair) {
+	ops := []struct {
+		name string
+		set  deadlineSetter
+		// block starts a call on st that blocks until the deadline: a Read
+		// with nothing sent, or a Write beyond the window of a peer that
+		// does not read.
+		block func(st mux.Stream) <-chan result
+	}{
+		{"Read", mux.Stream.SetReadDeadline, func(st mux.Stream) <-chan result { return goRead(st, 10) }},
+		{"Write", mux.Stream.SetWriteDeadline, func(st mux.Stream) <-chan result { return goWrite(st, randomBytes(4, blockingSize)) }},
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			t.Parallel()
+			// A deadline set while the call is blocked wakes it.
+			t.Run("SetWhileBlocked", func(t *testing.T) {
+				t.Parallel()
+				st, peer := deadlinePair(t, newPair)
+				call := op.block(st)
+				requirePending(t, call, op.name+" with no deadline")
+				start := time.Now()
+				require.NoError(t, op.set(st, start.Add(short)))
+				r := await(t, call, op.name+" after its deadline")
+				requireTimeout(t, r.err, op.name+" blocked when the deadline was set")
+				requireElapsed(t, start, r.at, short, op.name+" with a 50ms deadline")
+				requireUsable(t, st, peer, op.set, r.n)
+			})
+			// A deadline set before the call bounds it.
+			t.Run("SetBefore", func(t *testing.T) {
+				t.Parallel()
+				st, peer := deadlinePair(t, newPair)
+				start := time.Now()
+				require.NoError(t, op.set(st, start.Add(short)))
+				r := await(t, op.block(st), op.name+" after its deadline")
+				requireTimeout(t, r.err, op.name+" with a deadline set before it")
+				requireElapsed(t, start, r.at, short, op.name+" with a 50ms deadline")
+				requireUsable(t, st, peer, op.set, r.n)
+			})
+			// A later deadline replaces an earlier one, while the call
+			// is blocked: shortened, then extended.
+			t.Run("Shorten", func(t *testing.T) {
+				t.Parallel()
+				st, peer := deadlinePair(t, newPair)
+				require.NoError(t, op.set(st, time.Now().Add(long)))
+				call := op.block(st)
+				requirePending(t, call, op.name+" with a deadline an hour away")
+				start := time.Now()
+				require.NoError(t, op.set(st, start.Add(short)))
+				r := await(t, call, op.name+" after its shortened deadline")
+				requireTimeout(t, r.err, op.name+" with a shortened deadline")
+				requireElapsed(t, start, r.at, short, op.name+" with a deadline shortened to 50ms")
+				requireUsable(t, st, peer, op.set, r.n)
+			})
+			t.Run("ExtendWhileBlocked", func(t *testing.T) {
+				t.Parallel()
+				st, peer := deadlinePair(t, newPair)
+				// The first deadline is far enough away that the second is
+				// surely set before it passes.
+				start := time.Now()
+				require.NoError(t, op.set(st, start.Add(500*time.Millisecond)))
+				call := op.block(st)
+				requirePending(t, call, op.name+" with a deadline 500ms away")
+				const extended = 600 * time.Millisecond
+				require.NoError(t, op.set(st, start.Add(extended)))
+				r := await(t, call, op.name+" after its extended deadline")
+				requireTimeout(t, r.err, op.name+" with an extended deadline")
+				requireElapsed(t, start, r.at, extended, op.name+" with a deadline extended from 1s to 1.2s")
+				requireUsable(t, st, peer, op.set, r.n)
+			})
+			// After a deadline passed, a new one applies to later calls.
+			t.Run("ExtendAfterExpiry", func(t *testing.T) {
+				t.Parallel()
+				st, peer := deadlinePair(t, newPair)
+				require.NoError(t, op.set(st, time.Now().Add(short)))
+				r := await(t, op.block(st), op.name+" after its deadline")
+				requireTimeout(t, r.err, op.name+" after its deadline")
+				sent := r.n
+				start := time.Now()
+				require.NoError(t, op.set(st, start.Add(2*short)))
+				r = await(t, op.block(st), op.name+" after its renewed deadline")
+				requireTimeout(t, r.err, op.name+" after its renewed deadline")
+				requireElapsed(t, start, r.at, 2*short, op.name+" with a deadline renewed after expiry")
+				requireUsable(t, st, peer, op.set, sent+r.n)
+			})
+			// A deadline in the past fails blocked and later calls at once.
+			t.Run("Past", func(t *testing.T) {
+				t.Parallel()
+				st, peer := deadlinePair(t, newPair)
+				call := op.block(st)
+				requirePending(t, call, op.name+" with no deadline")
+				require.NoError(t, op.set(st, time.Now().Add(-time.Second)))
+				r := await(t, call, op.name+" after a deadline in the past")
+				requireTimeout(t, r.err, op.name+" blocked when a past deadline was set")
+				sent := r.n
+				r = await(t, op.block(st), op.name+" with a past deadline")
+				requireTimeout(t, r.err, op.name+" with a past deadline")
+				require.Zero(t, r.n, op.name+" with a past deadline transfers nothing")
+				requireUsable(t, st, peer, op.set, sent)
+			})
+			// The zero time disables a deadline that has not passed yet.
+			t.Run("ZeroDisables", func(t *testing.T) {
+				t.Parallel()
+				st, peer := deadlinePair(t, newPair)
+				require.NoError(t, op.set(st, time.Now().Add(200*time.Millisecond)))
+				require.NoError(t, op.set(st, time.Time{}))
+				call := op.block(st)
+				requirePendingFor(t, call, 400*time.Millisecond, op.name+" after its deadline was disabled")
+				finishBlocked(t, st, peer, call, op.name == "Write")
+			})
+		})
+	}
+
+	// Data that arrived is not returned once the read deadline passed, and
+	// is not lost either: the next Read without a deadline returns it.
+	t.Run("Read/PastWithDataBuffered", func(t *testing.T) {
+		t.Parallel()
+		st, peer := deadlinePair(t, newPair)
+		msg := []byte("buffered")
+		w := await(t, goWrite(peer, msg), "writing")
+		require.NoError(t, w.err)
+		require.NoError(t, st.SetReadDeadline(time.Now().Add(-time.Second)))
+		r := await(t, goRead(st, 100), "Read with a past deadline")
+		requireTimeout(t, r.err, "Read with a past deadline, data buffered or not")
+		require.Zero(t, r.n)
+		require.NoError(t, st.SetReadDeadline(time.Time{}))
+		r = await(t, goReadFull(st, len(msg)), "Read once the deadline is cleared")
+		require.NoError(t, r.err)
+		require.Equal(t, msg, r.data)
+	})
+
+	// SetDeadline sets both deadlines.
+	t.Run("SetDeadline", func(t *testing.T) {
+		t.Parallel()
+		st, peer := deadlinePair(t, newPair)
+		read := goRead(st, 10)
+		write := goWrite(st, randomBytes(5, blockingSize))
+		requirePending(t, read, "Read with no deadline")
+		requirePending(t, write, "Write beyond the window with no deadline")
+		start := time.Now()
+		require.NoError(t, st.SetDeadline(start.Add(short)))
+		r := await(t, read, "Read after SetDeadline")
+		requireTimeout(t, r.err, "Read after SetDeadline")
+		requireElapsed(t, start, r.at, short, "Read with SetDeadline 50ms")
+		w := await(t, write, "Write after SetDeadline")
+		requireTimeout(t, w.err, "Write after SetDeadline")
+		requireElapsed(t, start, w.at, short, "Write with SetDeadline 50ms")
+		require.NoError(t, st.SetDeadline(time.Time{}))
+		requireUsable(t, st, peer, mux.Stream.SetWriteDeadline, w.n)
+	})
+}
+
+// deadlinePair returns the client's side of a fresh stream and the server's,
+// with a window small enough for writes to block.
+func deadlinePair(t *testing.T, newPair NewPair) (st, peer mux.Stream) {
+	p := newPair(t, Options{InitialStreamWindow: testWindow})
+	return openPair(t, p)
+}
+
+// requireUsable checks, after a deadline error on st, that st still works
+// once the deadline is cleared: sent is how many bytes timed-out Writes on
+// st reported; the peer receives exactly those, then what st sends next,
+// and st reads what the peer sends.
+func requireUsable(t *testing.T, st, peer mux.Stream, clear deadlineSetter, sent int) {
+	t.Helper()
+	require.NoError(t, clear(st, time.Time{}))
+	if sent > 0 {
+		r := await(t, goReadFull(peer, sent), "the peer reading what timed-out writes reported")
+		require.NoError(t, r.err)
+	}
+	requireEcho(t, st, peer, "after the deadline")
+	require.NoError(t, st.CloseWrite())
+	r := await(t, goReadAll(peer), "the peer reading after CloseWrite")
+	requireEOF(t, r.err, "the peer reading after CloseWrite")
+	require.Empty(t, r.data, "a timed-out Write sends only the bytes it reported")
+}
+
+// finishBlocked lets a blocked call complete: for a Read the peer writes,
+// for a Write the peer reads.
+func finishBlocked(t *testing.T, st, peer mux.Stream, call <-chan result, write bool) {
+	t.Helper()
+	if write {
+		r := await(t, goReadFull(peer, blockingSize), "the peer reading the blocked Write")
+		require.NoError(t, r.err)
+		w := await(t, call, "the Write once the peer reads")
+		require.NoError(t, w.err)
+		require.Equal(t, blockingSize, w.n)
+		return
+	}
+	w := await(t, goWrite(peer, []byte("x")), "the peer writing")
+	require.NoError(t, w.err)
+	r := await(t, call, "the Read once the peer writes")
+	require.NoError(t, r.err)
+	require.Equal(t, []byte("x"), r.data)
+}
