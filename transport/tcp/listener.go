@@ -65,7 +65,7 @@ type Listener struct {
 // reported here, naming each bad field.
 func Listen(addr string, cfg *twine.Config, opts ...Option) (*Listener, error) {
 	o := collect(opts)
-	if err := checkConfig(cfg); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, &Error{Op: "listen", Addr: addr, Err: err}
 	}
 	if o.tls != nil && len(o.tls.Certificates) == 0 && o.tls.GetCertificate == nil && o.tls.GetConfigForClient == nil {

@@ -76,7 +76,7 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // open.
 func Dial(ctx context.Context, addr string, cfg *twine.Config, opts ...Option) (*twine.Session, error) {
 	o := collect(opts)
-	if err := checkConfig(cfg); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, &Error{Op: "dial", Addr: addr, Err: err}
 	}
 	var d net.Dialer
@@ -123,25 +123,6 @@ func setNoDelay(conn net.Conn) {
 		// on a closed socket, which the session will report.
 		_ = tc.SetNoDelay(true)
 	}
-}
-
-// checkConfig reports an invalid cfg before any connection is made.
-//
-// twine validates a Config only when a session starts, so this starts one
-// over a pipe whose far end is already closed: it fails at once and is
-// closed again, and the validation error, if any, is returned.
-func checkConfig(cfg *twine.Config) error {
-	if cfg == nil {
-		return nil
-	}
-	near, far := net.Pipe()
-	far.Close()
-	sess, err := twine.Client(near, cfg)
-	if err != nil {
-		near.Close()
-		return err
-	}
-	return sess.Close()
 }
 
 // Error is the error Dial, Listen and Accept return: what was being done,
