@@ -288,7 +288,7 @@ func echoOne(ctx context.Context, s mux.Session, seed uint64) error {
 			n, err := st.Write(rest[:min(len(rest), 1+rng.IntN(16<<10))])
 			rest = rest[n:]
 			if err != nil {
-				werr <- fmt.Errorf("Write: %w", err)
+				werr <- fmt.Errorf("write: %w", err)
 				return
 			}
 		}
@@ -363,7 +363,7 @@ func sendPattern(st mux.Stream, size int, seed uint64) ([sha256.Size]byte, error
 		n, err := st.Write(chunk)
 		sent += n
 		if err != nil {
-			return [sha256.Size]byte{}, fmt.Errorf("Write after %d bytes: %w", sent, err)
+			return [sha256.Size]byte{}, fmt.Errorf("write after %d bytes: %w", sent, err)
 		}
 	}
 	return [sha256.Size]byte(h.Sum(nil)), st.CloseWrite()
