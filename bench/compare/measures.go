@@ -252,7 +252,7 @@ func measures(sz sizes) []*measure {
 			noRaw:   true,
 			rows: []*row{
 				newRow(fmt.Sprintf("%d idle open streams: heap per stream, %s side", sz.idle, side), "B", false),
-				newRow(fmt.Sprintf("%d idle open streams: goroutines per stream, %s side", sz.idle, side), "goroutines", false),
+				newRow(fmt.Sprintf("%d idle open streams: goroutines added, %s side", sz.idle, side), "goroutines", false),
 			},
 			run: func(lib library, t workload.Transport) ([]float64, error) {
 				peer, err := startPeer(lib, sz.idle)
@@ -280,7 +280,7 @@ func measures(sz sizes) []*measure {
 				if err != nil {
 					return nil, err
 				}
-				return []float64{r.HeapPerStream, r.GoroutinesPerStream}, nil
+				return []float64{r.HeapPerStream, float64(r.GoroutinesAdded)}, nil
 			},
 		})
 	}

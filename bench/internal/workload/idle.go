@@ -35,9 +35,9 @@ func (s Side) String() string {
 
 // IdleResult is the cost of idle open streams on one side.
 type IdleResult struct {
-	Streams             int
-	HeapPerStream       float64 // runtime.MemStats.HeapAlloc growth per stream
-	GoroutinesPerStream float64
+	Streams         int
+	HeapPerStream   float64 // runtime.MemStats.HeapAlloc growth per stream
+	GoroutinesAdded int     // runtime.NumGoroutine growth, all streams together
 }
 
 // Idle measures the memory of n idle open streams (each carried one tag
@@ -113,15 +113,15 @@ func (w *Idle) Open() error {
 	return <-peerDone
 }
 
-// Measure returns the growth of the heap and of the goroutines since
-// Prepare, per stream, once the session settled.
+// Measure returns the growth of the heap (per stream) and of the number of
+// goroutines since Prepare, once the session settled.
 func (w *Idle) Measure() IdleResult {
 	time.Sleep(20 * time.Millisecond) // let the last control frames land
 	heap, gor := settledHeap()
 	return IdleResult{
-		Streams:             w.n,
-		HeapPerStream:       (float64(heap) - float64(w.heap0)) / float64(w.n),
-		GoroutinesPerStream: float64(gor-w.gor0) / float64(w.n),
+		Streams:         w.n,
+		HeapPerStream:   (float64(heap) - float64(w.heap0)) / float64(w.n),
+		GoroutinesAdded: gor - w.gor0,
 	}
 }
 
