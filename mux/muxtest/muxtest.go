@@ -118,7 +118,7 @@ type NewPair func(t *testing.T, opts Options) Pair
 //     client's blocked Read, Write and AcceptStream fail with
 //     mux.ErrPeerUnresponsive, no sooner than the timeout after the server
 //     last sent something and within the timeout plus 2 s of the freeze.
-//   - IdleSessionStaysAlive: with PeerTimeout 500 ms, a session idle for
+//   - IdleSessionStaysAlive: with PeerTimeout 1 s, a session idle for
 //     two timeouts is not declared dead.
 //   - NetConn/...: a stream as a net.Conn: BasicIO, PingPong,
 //     ConcurrentMethods (under the race detector), CloseUnblocksPending,
