@@ -32,7 +32,7 @@ type sendState uint8
 const (
 	sendOpen      sendState = iota
 	sendClosed              // Writes fail with net.ErrClosed
-	sendReset               // Writes fail with quic-go's reset error
+	sendReset               // Writes fail with the local reset's StreamError
 	sendStopped             // Writes fail with quic-go's error from the peer's STOP_SENDING
 	sendPeerReset           // Writes fail with the peer's reset's StreamError
 )
@@ -43,8 +43,9 @@ const (
 //	recvOpen ──Reset──▶ recvReset
 //	recvOpen ──the peer's reset seen──▶ recvPeerReset
 //
-// Every state but recvOpen is terminal. When the first event on the half
-// came from the peer, quic-go's error says so, and wins.
+// Every state but recvOpen is terminal. The first event this package sees
+// on a half decides its error: after a local reset, the peer's answers
+// (which may overtake the local frames still in quic-go) change nothing.
 type recvState uint8
 
 const (
@@ -69,7 +70,7 @@ type Stream struct {
 
 	sendMu    sync.Mutex
 	sendState sendState
-	sendCode  mux.ErrorCode // in sendPeerReset
+	sendCode  mux.ErrorCode // in sendReset and sendPeerReset
 	writers   int           // Writes inside quic-go
 	finQueued bool          // quic-go's Close was called
 
@@ -112,6 +113,8 @@ func (st *Stream) readErr(err error) error {
 	if qErr, ok := errors.AsType[*quicgo.StreamError](err); ok {
 		code := muxCode(uint64(qErr.ErrorCode))
 		switch {
+		case state == recvReset:
+			return &mux.StreamError{StreamID: st.id, Code: resetCode}
 		case qErr.Remote:
 			// The peer's RESET_STREAM: in this package's wire format only
 			// its Reset sends one.
@@ -157,10 +160,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 	case sendClosed:
 		st.sendMu.Unlock()
 		return 0, st.closedWriteErr()
-	case sendPeerReset:
-		code := st.sendCode
+	case sendReset, sendPeerReset:
+		err := st.sendErrLocked()
 		st.sendMu.Unlock()
-		return 0, &mux.StreamError{StreamID: st.id, Code: code, Remote: true}
+		return 0, err
 	}
 	st.writers++
 	st.sendMu.Unlock()
@@ -169,25 +172,38 @@ func (st *Stream) Write(p []byte) (int, error) {
 
 	st.sendMu.Lock()
 	st.writers--
-	state, peerCode := st.sendState, st.sendCode
+	state := st.sendState
 	fin := state == sendClosed && st.writers == 0 && !st.finQueued
 	if fin {
 		st.finQueued = true
+	}
+	var stateErr error
+	if err != nil && state != sendOpen && state != sendStopped {
+		stateErr = st.sendErrLocked()
 	}
 	st.sendMu.Unlock()
 	if fin {
 		st.qs.Close()
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return n, nil
-	}
-	switch state {
-	case sendClosed:
-		return n, st.closedWriteErr()
-	case sendPeerReset:
-		return n, &mux.StreamError{StreamID: st.id, Code: peerCode, Remote: true}
+	case stateErr != nil:
+		return n, stateErr
 	}
 	return n, st.writeErr(err)
+}
+
+// sendErrLocked returns why Writes fail in a terminal state this package
+// decides: sendClosed, sendReset or sendPeerReset. The caller holds sendMu.
+func (st *Stream) sendErrLocked() error {
+	switch st.sendState {
+	case sendClosed:
+		return st.closedWriteErr()
+	case sendPeerReset:
+		return &mux.StreamError{StreamID: st.id, Code: st.sendCode, Remote: true}
+	}
+	return &mux.StreamError{StreamID: st.id, Code: st.sendCode}
 }
 
 func (st *Stream) writeErr(err error) error {
@@ -275,9 +291,11 @@ func (st *Stream) Reset() error { return st.ResetWithError(mux.CodeNoError) }
 // first are no-ops.
 func (st *Stream) ResetWithError(code mux.ErrorCode) error {
 	st.sendMu.Lock()
-	sendWasOpen := st.sendState == sendOpen
+	// A STOP_SENDING quic-go already took counts as first, even if
+	// sendCancelled has not run yet.
+	sendWasOpen := st.sendState == sendOpen && !stoppedByPeer(st.qs)
 	if sendWasOpen {
-		st.sendState = sendReset
+		st.sendState, st.sendCode = sendReset, code
 	}
 	st.sendMu.Unlock()
 	st.recvMu.Lock()
@@ -300,6 +318,13 @@ func (st *Stream) ResetWithError(code mux.ErrorCode) error {
 		st.qs.CancelRead(stopCode)
 	}
 	return nil
+}
+
+// stoppedByPeer reports whether quic-go's send side of qs was stopped by the
+// peer's STOP_SENDING.
+func stoppedByPeer(qs *quicgo.Stream) bool {
+	qErr, ok := context.Cause(qs.Context()).(*quicgo.StreamError)
+	return ok && qErr.Remote
 }
 
 // sendCancelled runs, in a goroutine of its own, when quic-go's send side

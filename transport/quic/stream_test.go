@@ -130,31 +130,37 @@ func TestCloseWrite(t *testing.T) {
 
 func TestCloseRead(t *testing.T) {
 	c, s := newPair(t, smallWindows, smallWindows)
-	cs, ss := openPair(t, c, s)
 
-	pendingWrite := blockedWrite(t, cs, ss)
-	pendingRead := goRead(ss, 1)
-	require.NoError(t, ss.CloseRead())
+	t.Run("pending Read fails", func(t *testing.T) {
+		_, ss := openPair(t, c, s)
+		pending := goRead(ss, 1)
+		require.NoError(t, ss.CloseRead())
+		r := await(t, pending, "Read in progress at CloseRead")
+		require.ErrorIs(t, r.err, net.ErrClosed)
+		require.NotErrorIs(t, r.err, io.EOF)
+		require.NoError(t, ss.CloseRead(), "repeat CloseRead is a no-op")
+	})
 
-	r := await(t, pendingRead, "Read in progress at CloseRead")
-	require.ErrorIs(t, r.err, net.ErrClosed)
-	require.NotErrorIs(t, r.err, io.EOF)
-	_, err := ss.Read(make([]byte, 1))
-	require.ErrorIs(t, err, net.ErrClosed, "later Read")
+	t.Run("the peer's Writes fail", func(t *testing.T) {
+		cs, ss := openPair(t, c, s)
+		pendingWrite := blockedWrite(t, cs, ss)
+		require.NoError(t, ss.CloseRead())
+		_, err := ss.Read(make([]byte, 1))
+		require.ErrorIs(t, err, net.ErrClosed, "later Read, with data buffered before CloseRead")
 
-	r = await(t, pendingWrite, "the peer's Write in progress at CloseRead")
-	requireStreamError(t, r.err, mux.CodeNoError, true)
-	_, err = cs.Write([]byte("x"))
-	requireStreamError(t, err, mux.CodeNoError, true)
+		r := await(t, pendingWrite, "the peer's Write in progress at CloseRead")
+		requireStreamError(t, r.err, mux.CodeNoError, true)
+		_, err = cs.Write([]byte("x"))
+		requireStreamError(t, err, mux.CodeNoError, true)
 
-	// The other direction still works.
-	_, err = ss.Write([]byte("still"))
-	require.NoError(t, err)
-	require.NoError(t, ss.CloseWrite())
-	got, err := io.ReadAll(cs)
-	require.NoError(t, err)
-	require.Equal(t, "still", string(got))
-	require.NoError(t, ss.CloseRead(), "repeat CloseRead is a no-op")
+		// The other direction still works.
+		_, err = ss.Write([]byte("still"))
+		require.NoError(t, err)
+		require.NoError(t, ss.CloseWrite())
+		got, err := io.ReadAll(cs)
+		require.NoError(t, err)
+		require.Equal(t, "still", string(got))
+	})
 }
 
 // CloseRead after the FIN was read still makes later Reads fail with
@@ -186,7 +192,11 @@ func TestClose(t *testing.T) {
 	got, err := io.ReadAll(ss)
 	require.NoError(t, err, "the peer reads the data, then io.EOF")
 	require.Equal(t, "before close", string(got))
-	_, err = ss.Write([]byte("x"))
+	// STOP_SENDING follows the FIN, and may arrive after the peer read it.
+	require.Eventually(t, func() bool {
+		_, err = ss.Write([]byte("x"))
+		return err != nil
+	}, waitLong, time.Millisecond)
 	requireStreamError(t, err, mux.CodeNoError, true)
 	require.NoError(t, cs.Close(), "repeat Close is a no-op")
 }
