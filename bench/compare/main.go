@@ -206,7 +206,11 @@ func report(w io.Writer, libs []library, ms []*measure, overrides map[string][]s
 	fmt.Fprintf(w, "- every cell is the median of %d run(s); loopback TCP (quic-go: loopback UDP); client and server in this one process (idle memory: the peer in a child process)\n", runs)
 	fmt.Fprintf(w, "\n## Libraries and settings\n\n")
 	for _, l := range libs {
-		fmt.Fprintf(w, "- **%s** %s: %s\n", l.name, moduleVersion(l.module), l.settings)
+		name := "**" + l.name + "**"
+		if v := moduleVersion(l.module); v != "" {
+			name += " " + v
+		}
+		fmt.Fprintf(w, "- %s: %s\n", name, l.settings)
 		for _, o := range overrides[l.name] {
 			fmt.Fprintf(w, "  - changed for %s\n", o)
 		}

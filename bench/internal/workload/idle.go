@@ -146,12 +146,24 @@ func (w *Idle) Close() {
 	w.l.Close()
 }
 
+// settledHeap returns the live heap after GC, and the number of goroutines
+// once it stopped changing for 20 ms (goroutines of sessions closed just
+// before may still be exiting), waiting at most a second for that.
 func settledHeap() (heap uint64, goroutines int) {
+	goroutines = runtime.NumGoroutine()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == goroutines {
+			break
+		}
+		goroutines = n
+	}
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc, runtime.NumGoroutine()
+	return ms.HeapAlloc, goroutines
 }
 
 func openInto(s Session, streams *[]Stream, n int) error {
