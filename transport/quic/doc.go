@@ -121,8 +121,12 @@
 //
 //   - Session close does not flush: CloseWithError sends CONNECTION_CLOSE at
 //     once, and stream data not yet delivered is lost (the framed back end
-//     flushes for up to a second). Wait for the peer's EOF or reply before
-//     closing the session when delivery matters. There is no GOAWAY.
+//     flushes for up to a second); the peer gets the session's error, never
+//     a false io.EOF. Wait for the peer's EOF or reply before closing the
+//     session when delivery matters. There is no GOAWAY. The closing side
+//     keeps its socket for three probe timeouts (at least 20 ms, at most
+//     2 s) so that quic-go can send CONNECTION_CLOSE again if the first was
+//     lost; Close returns after that.
 //   - Stream credit is QUIC's MAX_STREAMS, raised when quic-go considers a
 //     peer-opened stream complete: its send side has been acknowledged (FIN
 //     or reset) and its receive side has been read to io.EOF or to an

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 
 	quicgo "github.com/quic-go/quic-go"
 
@@ -42,13 +43,16 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, cfg *twine.Conf
 		return fail(err)
 	}
 	tr := &quicgo.Transport{Conn: udp}
-	release := func() {
+	release := func(linger time.Duration) {
+		if linger > 0 {
+			time.Sleep(linger) // see Session.linger
+		}
 		tr.Close()
 		udp.Close()
 	}
 	conn, err := tr.Dial(ctx, raddr, clientTLSConfig(tlsConf, addr), set.quic)
 	if err != nil {
-		release()
+		release(0)
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			err = ctxErr
 		}
@@ -170,21 +174,22 @@ func (l *Listener) Close() error {
 		}
 		conn.CloseWithError(quicgo.ApplicationErrorCode(mux.CodeNoError), "listener closed")
 	}
-	l.maybeCloseSocket()
+	l.maybeCloseSocket(0)
 	return nil
 }
 
 // sessionEnded is called once by each accepted session after it ended.
-func (l *Listener) sessionEnded() {
+func (l *Listener) sessionEnded(linger time.Duration) {
 	l.mu.Lock()
 	l.live--
 	l.mu.Unlock()
-	l.maybeCloseSocket()
+	l.maybeCloseSocket(linger)
 }
 
 // maybeCloseSocket closes the transport and its socket once the listener
-// is closed and no accepted session is left.
-func (l *Listener) maybeCloseSocket() {
+// is closed and no accepted session is left, after linger (see
+// Session.linger).
+func (l *Listener) maybeCloseSocket(linger time.Duration) {
 	l.mu.Lock()
 	last := l.closed && l.live == 0
 	if last {
@@ -192,6 +197,9 @@ func (l *Listener) maybeCloseSocket() {
 	}
 	l.mu.Unlock()
 	if last {
+		if linger > 0 {
+			time.Sleep(linger)
+		}
 		l.tr.Close()
 		l.udp.Close()
 	}

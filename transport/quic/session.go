@@ -29,9 +29,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 // implements [mux.Session]; all its methods are safe for concurrent use.
 // Make one with [Dial] or [Listener.Accept].
 type Session struct {
-	conn    *quicgo.Conn
-	set     settings
-	release func() // closes what the connection ran on; called once, after it ended
+	conn *quicgo.Conn
+	set  settings
+	// release closes what the connection ran on; it is called once, after
+	// the connection ended, with how long a closed connection's
+	// CONNECTION_CLOSE should stay around to be sent again (see linger).
+	release func(linger time.Duration)
 
 	mu   sync.Mutex
 	err  error         // why the session ended; set first by whoever ended it
@@ -52,7 +55,7 @@ type Session struct {
 
 var _ mux.Session = (*Session)(nil)
 
-func newSession(conn *quicgo.Conn, set settings, release func()) *Session {
+func newSession(conn *quicgo.Conn, set settings, release func(linger time.Duration)) *Session {
 	s := &Session{
 		conn:       conn,
 		set:        set,
@@ -248,8 +251,10 @@ func (s *Session) Close() error { return s.CloseWithError(mux.CodeNoError) }
 // error code. Every pending and later call on the session and its streams
 // fails with a *mux.SessionError{Code: code}; the peer's fail with the same
 // code and Remote set. Stream data not yet delivered is not flushed. It
-// returns once the session's goroutines have exited; repeat calls are
-// no-ops.
+// returns once the session's goroutines have exited and, for the last user
+// of a socket, once the socket closed, which waits three probe timeouts
+// (20 ms to 2 s) so that a lost CONNECTION_CLOSE can be sent again. Repeat
+// calls are no-ops.
 func (s *Session) CloseWithError(code mux.ErrorCode) error {
 	s.closeWith(&mux.SessionError{Code: code}, code, "")
 	s.loops.Wait()
@@ -280,6 +285,28 @@ func (s *Session) teardown() {
 	s.endErr(context.Cause(ctx))
 	s.stopLiveness()
 	if s.release != nil {
-		s.release()
+		s.release(s.linger(context.Cause(ctx)))
 	}
+}
+
+// Bounds of linger.
+const (
+	minLinger = 20 * time.Millisecond
+	maxLinger = 2 * time.Second
+)
+
+// linger returns how long the socket should stay open after the connection
+// ended with cause. After a local close, quic-go sends CONNECTION_CLOSE
+// once, and again (for three probe timeouts) whenever a packet of the
+// connection arrives; if the socket closed at once, a lost CONNECTION_CLOSE
+// would leave the peer waiting for its own PeerTimeout. After a remote
+// close, or when the peer is unresponsive, nothing is worth waiting for.
+func (s *Session) linger(cause error) time.Duration {
+	appErr, ok := errors.AsType[*quicgo.ApplicationError](cause)
+	if !ok || appErr.Remote || s.Err() == mux.ErrPeerUnresponsive {
+		return 0
+	}
+	stats := s.conn.ConnectionStats()
+	pto := stats.SmoothedRTT + max(4*stats.MeanDeviation, time.Millisecond)
+	return min(max(3*pto, minLinger), maxLinger)
 }

@@ -348,3 +348,48 @@ func TestTLSConfigNotModified(t *testing.T) {
 	require.Empty(t, ctls.ServerName)
 	require.Empty(t, stls.NextProtos)
 }
+
+// Session close does not flush (documented): the peer may miss data still
+// in flight, but it never mistakes the cut for a FIN. It reads everything
+// and io.EOF, or gets the session's error.
+func TestCloseDoesNotFakeEOF(t *testing.T) {
+	c, s := newPair(t, nil, nil)
+	cs, ss := openPair(t, c, s)
+	data := make([]byte, 4<<20)
+	go func() {
+		cs.Write(data)
+		cs.CloseWrite()
+		c.Close()
+	}()
+	got, err := io.ReadAll(ss)
+	if err == nil {
+		require.Len(t, got, len(data), "io.EOF only after every byte")
+		return
+	}
+	requireSessionError(t, err, mux.CodeNoError, true)
+	require.LessOrEqual(t, len(got), len(data), "the FIN may be what was lost")
+}
+
+// A peer-opened stream whose FIN arrived keeps its stream credit until the
+// application reads io.EOF or closes the stream (documented: quic-go counts
+// a stream as complete only then).
+func TestUnreadFINKeepsCredit(t *testing.T) {
+	c, s := newPair(t, nil, &twine.Config{MaxIncomingStreams: 1})
+	cs, ss := openPair(t, c, s)
+	_, err := cs.Write([]byte("done"))
+	require.NoError(t, err)
+	require.NoError(t, cs.Close())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err = c.OpenStream(ctx)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the FIN arrived, but the server has not read it")
+
+	got, err := io.ReadAll(ss)
+	require.NoError(t, err)
+	require.Equal(t, "done", string(got))
+	ctx, cancel = context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	_, err = c.OpenStream(ctx)
+	require.NoError(t, err, "reading io.EOF completes the stream")
+}
