@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html"
 	"math"
@@ -13,6 +14,9 @@ import (
 
 // Colours and markers of the chart's series, in the libraries' order.
 var seriesColors = []string{"#444444", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"}
+
+// errNoChart: no aggregate throughput workload ran (see -run).
+var errNoChart = errors.New("no aggregate throughput workload ran: no chart")
 
 // writeChart draws the aggregate throughput rows (MB/s against the number
 // of streams, a log scale) of every library as an SVG line chart at path.
@@ -27,7 +31,7 @@ func writeChart(path string, libs []library, ms []*measure, runs int) error {
 	}
 	slices.SortFunc(rows, func(a, b *row) int { return a.chartN - b.chartN })
 	if len(rows) == 0 {
-		return fmt.Errorf("no aggregate throughput to chart")
+		return errNoChart
 	}
 
 	const (

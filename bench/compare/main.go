@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	go run . [-quick] [-runs N] [-out BENCHMARKS.svg] [-libs twine,smux,...]
+//	go run . [-quick] [-runs N] [-out BENCHMARKS.svg] [-libs twine,smux,...] [-run REGEXP]
 //
 // -quick runs tiny sizes once, as a smoke test. The workloads are in
 // bench/internal/workload, shared with the go test benchmarks of package
@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -41,6 +42,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each workload per library; the table shows medians")
 	out := flag.String("out", "BENCHMARKS.svg", "where to write the chart")
 	only := flag.String("libs", "", "comma-separated libraries to run (default all): "+libNames())
+	match := flag.String("run", "", "run only the workloads whose name matches this regular expression (e.g. 'ping|idle')")
 	flag.Parse()
 
 	// quic-go warns on stderr when it cannot enlarge its UDP buffers; the
@@ -67,8 +69,16 @@ func main() {
 		}
 	}
 
-	start := time.Now()
 	ms := measures(sz)
+	if *match != "" {
+		re, err := regexp.Compile(*match)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "-run: %v\n", err)
+			os.Exit(2)
+		}
+		ms = slices.DeleteFunc(ms, func(m *measure) bool { return !re.MatchString(m.name) })
+	}
+	start := time.Now()
 	overrides := map[string][]string{}
 	for run := range *runs {
 		for _, m := range ms {
@@ -105,7 +115,10 @@ func main() {
 	w := bufio.NewWriter(os.Stdout)
 	report(w, libs, ms, overrides, *runs, elapsed)
 	chartErr := writeChart(*out, libs, ms, *runs)
-	if chartErr != nil {
+	if chartErr == errNoChart {
+		fmt.Fprintf(w, "\n%v\n", chartErr)
+		chartErr = nil
+	} else if chartErr != nil {
 		fmt.Fprintf(w, "\nchart: %v\n", chartErr)
 	} else {
 		fmt.Fprintf(w, "\nChart of aggregate throughput against streams: %s\n", *out)

@@ -87,7 +87,7 @@ func (w *Idle) Prepare() error {
 		return a.err
 	}
 	w.sess = a.s
-	w.heap0, w.gor0 = settledHeap()
+	w.heap0, w.gor0 = settledHeap(200*time.Millisecond, 3*time.Second)
 	return nil
 }
 
@@ -117,7 +117,7 @@ func (w *Idle) Open() error {
 // goroutines since Prepare, once the session settled.
 func (w *Idle) Measure() IdleResult {
 	time.Sleep(20 * time.Millisecond) // let the last control frames land
-	heap, gor := settledHeap()
+	heap, gor := settledHeap(20*time.Millisecond, time.Second)
 	return IdleResult{
 		Streams:         w.n,
 		HeapPerStream:   (float64(heap) - float64(w.heap0)) / float64(w.n),
@@ -147,12 +147,13 @@ func (w *Idle) Close() {
 }
 
 // settledHeap returns the live heap after GC, and the number of goroutines
-// once it stopped changing for 20 ms (goroutines of sessions closed just
-// before may still be exiting), waiting at most a second for that.
-func settledHeap() (heap uint64, goroutines int) {
+// once it stopped changing for the stable period (goroutines of sessions
+// closed just before, such as a QUIC connection's while it drains, may still
+// be exiting), waiting at most limit for that.
+func settledHeap(stable, limit time.Duration) (heap uint64, goroutines int) {
 	goroutines = runtime.NumGoroutine()
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+		time.Sleep(stable)
 		n := runtime.NumGoroutine()
 		if n == goroutines {
 			break
