@@ -2,20 +2,16 @@ package twine_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twinemux/twine/internal/testcert"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,7 +39,7 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("tls", func(t *testing.T) {
 		t.Parallel()
-		server, client := selfSignedTLS(t)
+		server, client := testCerts(t)
 		muxtest.Run(t, func(t *testing.T, opts muxtest.Options) muxtest.Pair {
 			return tcpPair(t, opts, server, client)
 		})
@@ -262,29 +258,8 @@ func (px *proxy) close() {
 	px.wg.Wait()
 }
 
-// selfSignedTLS returns a server config with a fresh self-signed
-// certificate for 127.0.0.1, and a client config trusting it.
-func selfSignedTLS(t *testing.T) (server, client *tls.Config) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+func testCerts(t *testing.T) (server, client *tls.Config) {
+	server, client, err := testcert.Configs()
 	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "twine conformance"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	leaf, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}}
-	client = &tls.Config{RootCAs: pool}
 	return server, client
 }
