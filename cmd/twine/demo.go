@@ -24,7 +24,7 @@ type demoConfig struct {
 	// scenario.
 	PeerTimeout time.Duration
 	// StepTimeout bounds each scenario: every stream deadline and context
-	// is set to it, so a misbehaving core fails the scenario instead of
+	// is set to it, so a misbehaving back end fails the scenario instead of
 	// hanging it.
 	StepTimeout time.Duration
 }
@@ -34,19 +34,24 @@ type demoConfig struct {
 // leaves room for a loaded CI machine running the race detector.
 const detectSlack = 100 * time.Millisecond
 
-// scenario is one titled block of the demo. run returns why the scenario
-// did not see what it should, or nil.
+// scenario is one titled block of the demo, run once over each transport.
+// The runner connects a fresh pair of sessions, opens a stream from the
+// client and accepts it on the server; run returns the two sides' parts,
+// which the runner calls concurrently with their end of that stream. A part
+// returns why its side did not see what it should, or nil.
 type scenario struct {
 	title string
-	run   func(ctx context.Context, d *demo) error
+	// silent: the client's Config.PeerTimeout is demoConfig.PeerTimeout,
+	// instead of the default.
+	silent bool
+	run    func(p *pair) (server, client func(st mux.Stream) error)
 }
 
 var scenarios = []scenario{
-	{"Echo, then Close", echoThenClose},
-	{"CloseWrite, then keep reading", closeWriteKeepReading},
-	{"CloseRead tells the peer", closeReadTellsPeer},
-	{"Reset with a code", resetWithCode},
-	{"A silent peer is detected", silentPeer},
+	{title: "CloseWrite, then keep reading", run: closeWriteKeepReading},
+	{title: "CloseRead tells the peer", run: closeReadTellsPeer},
+	{title: "Reset with a code", run: resetWithCode},
+	{title: "A silent peer is detected", silent: true, run: silentPeer},
 }
 
 func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -59,16 +64,18 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		w := fs.Output()
 		fmt.Fprint(w, `Usage: twine demo [flags]
 
-Demo runs a twine client and server over loopback TCP and prints, for each
-scenario, what each side did and what it saw:
+Demo runs a twine client and server on loopback, over TCP and then over
+QUIC with the same code, and prints, for each scenario, what each side did
+and what it saw:
 
 `)
 		for i, sc := range scenarios {
 			fmt.Fprintf(w, "\t%d. %s\n", i+1, sc.title)
 		}
 		fmt.Fprint(w, `
-It exits with status 1 if any scenario did not behave as specified, so it
-doubles as a smoke test.
+Each pair of sessions talks through a proxy, which the last scenario
+freezes. It exits with status 1 if any scenario did not behave as
+specified, so it doubles as a smoke test.
 
 Flags:
 
@@ -93,111 +100,115 @@ Flags:
 	return 0
 }
 
-// runDemo runs every scenario, printing to w, and reports the ones that did
-// not behave as specified. Every session and goroutine it starts has ended
-// when it returns.
+// runDemo runs every scenario over every transport, printing to w, and
+// reports the runs that did not behave as specified. Every session and
+// goroutine it starts has ended when it returns.
 func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	transports, err := loopbackTransports()
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	d := &demo{cfg: cfg, ln: ln, out: &printer{w: w}}
-
-	fmt.Fprintf(w, "twine demo: client and server sessions over loopback TCP (server on %v)\n\n", ln.Addr())
+	var names []string
+	for _, t := range transports {
+		names = append(names, t.name)
+	}
+	over := strings.Join(names, " and ")
+	fmt.Fprintf(w, "twine demo: a client and a server on loopback, over %s, each pair through a proxy\n\n", over)
+	out := &printer{w: w}
 	var failed []string
 	for i, sc := range scenarios {
 		fmt.Fprintf(w, "%d. %s\n", i+1, sc.title)
-		sctx, cancel := context.WithTimeout(ctx, cfg.StepTimeout)
-		err := sc.run(sctx, d)
-		cancel()
-		if err != nil {
-			fmt.Fprintf(w, "   FAIL: %v\n\n", err)
-			failed = append(failed, fmt.Sprint(i+1))
-			continue
+		for _, t := range transports {
+			fmt.Fprintf(w, "\n   over %s\n", t.name)
+			sctx, cancel := context.WithTimeout(ctx, cfg.StepTimeout)
+			err := runScenario(sctx, sc, t, cfg, out)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(w, "     FAIL: %v\n", err)
+				failed = append(failed, fmt.Sprintf("%d over %s", i+1, t.name))
+				continue
+			}
+			fmt.Fprint(w, "     ok\n")
 		}
-		fmt.Fprint(w, "   ok\n\n")
+		fmt.Fprintln(w)
 	}
+	runs := len(scenarios) * len(transports)
 	if len(failed) > 0 {
-		fmt.Fprintf(w, "%d of %d scenarios did not behave as specified\n", len(failed), len(scenarios))
-		return fmt.Errorf("scenarios %s failed", strings.Join(failed, ", "))
+		fmt.Fprintf(w, "%d of %d runs did not behave as specified\n", len(failed), runs)
+		return fmt.Errorf("scenarios failed: %s", strings.Join(failed, ", "))
 	}
-	fmt.Fprintf(w, "all %d scenarios behaved as specified\n", len(scenarios))
+	fmt.Fprintf(w, "all %d scenarios behaved as specified over %s\n", len(scenarios), over)
 	return nil
 }
 
-// demo is what the scenarios share: the configuration, the server's
-// listener and the output.
-type demo struct {
-	cfg demoConfig
-	ln  net.Listener
-	out *printer
+// runScenario connects a fresh pair over t, opens and accepts one stream,
+// and runs sc's two parts on it, the server's in a goroutine. Every stream
+// deadline is ctx's, so no call outlives the scenario. A side that fails
+// closes the sessions, so that the other cannot wait for it in vain.
+func runScenario(ctx context.Context, sc scenario, t transport, cfg demoConfig, out *printer) error {
+	var clientCfg *twine.Config
+	if sc.silent {
+		clientCfg = &twine.Config{PeerTimeout: cfg.PeerTimeout}
+	}
+	p, err := newPair(ctx, t, clientCfg, out)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	deadline, _ := ctx.Deadline()
+	server, client := sc.run(p)
+	side := func(who string, get func(context.Context) (mux.Stream, error), part func(mux.Stream) error) error {
+		st, err := get(ctx)
+		if err != nil {
+			p.close()
+			return fmt.Errorf("%s: %w", who, err)
+		}
+		defer st.Close()
+		st.SetDeadline(deadline)
+		if err := part(st); err != nil {
+			p.close()
+			return err
+		}
+		return nil
+	}
+	serverErr := make(chan error, 1)
+	go func() { serverErr <- side("server: AcceptStream", p.server.AcceptStream, server) }()
+	cerr := side("client: OpenStream", p.client.OpenStream, client)
+	return errors.Join(cerr, <-serverErr)
 }
-
-// printer writes the lines of a scenario; the two sides print
-// concurrently, a line at a time.
-type printer struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (p *printer) line(who, format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "   %s: %s\n", who, fmt.Sprintf(format, args...))
-}
-
-func (d *demo) client(format string, args ...any) { d.out.line("client", format, args...) }
-func (d *demo) server(format string, args ...any) { d.out.line("server", format, args...) }
 
 // pair is a client session and a server session connected over loopback
-// TCP, directly or through a freezable proxy.
+// through a freezable proxy.
 type pair struct {
-	client, server *twine.Session
-	proxy          *proxy // nil when connected directly
-	deadline       time.Time
+	client, server mux.Session
+	proxy          *proxy
+	clientCfg      *twine.Config // nil for the defaults
+	out            *printer
 }
 
-// newPair connects a fresh client and server. The client uses clientCfg
-// (nil for defaults); the server the defaults.
-func (d *demo) newPair(ctx context.Context, clientCfg *twine.Config, viaProxy bool) (p *pair, err error) {
-	p = &pair{deadline: time.Now().Add(d.cfg.StepTimeout)}
+// newPair listens on a fresh loopback port with t, puts a proxy in front
+// and connects a client with clientCfg (nil for defaults) through it; the
+// server uses the defaults. On error it leaves nothing open.
+func newPair(ctx context.Context, t transport, clientCfg *twine.Config, out *printer) (p *pair, err error) {
+	ln, err := t.listen("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer ln.close()
+	p = &pair{clientCfg: clientCfg, out: out}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
-	serverAddr := d.ln.Addr().String()
-	dialAddr := serverAddr
-	if viaProxy {
-		if p.proxy, err = newProxy(serverAddr); err != nil {
-			return p, err
-		}
-		dialAddr = p.proxy.addr()
-	}
-	var dialer net.Dialer
-	cconn, err := dialer.DialContext(ctx, "tcp", dialAddr)
-	if err != nil {
+	if p.proxy, err = t.newProxy(ln.addr.String()); err != nil {
 		return p, err
 	}
-	if p.client, err = twine.Client(cconn, clientCfg); err != nil {
-		cconn.Close()
+	if p.client, err = t.dial(ctx, p.proxy.addr, clientCfg); err != nil {
 		return p, err
 	}
-	if p.proxy != nil {
-		if err := p.proxy.accept(); err != nil {
-			return p, err
-		}
-	}
-	sconn, err := d.ln.Accept()
-	if err != nil {
-		return p, err
-	}
-	if p.server, err = twine.Server(sconn, nil); err != nil {
-		sconn.Close()
-		return p, err
-	}
-	return p, nil
+	p.server, err = ln.accept(ctx)
+	return p, err
 }
 
 // close closes both sessions and the proxy, and waits for the proxy's
@@ -214,105 +225,31 @@ func (p *pair) close() {
 	}
 }
 
-// both runs the server's part in a goroutine and the client's in this one,
-// and returns both failures. A failing client closes the sessions, so that
-// the server's part cannot wait for it in vain.
-func (p *pair) both(server, client func() error) error {
-	serverErr := make(chan error, 1)
-	go func() { serverErr <- server() }()
-	cerr := client()
-	if cerr != nil {
-		p.close()
-	}
-	return errors.Join(cerr, <-serverErr)
+func (p *pair) clientSays(format string, args ...any) { p.out.line("client", format, args...) }
+func (p *pair) serverSays(format string, args ...any) { p.out.line("server", format, args...) }
+
+// printer writes the lines of a scenario; the two sides print
+// concurrently, a line at a time.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
 }
 
-// open opens a client stream bounded by the scenario's deadline.
-func (p *pair) open(ctx context.Context) (*twine.Stream, error) {
-	st, err := p.client.OpenStream(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("client: OpenStream: %w", err)
-	}
-	st.SetDeadline(p.deadline)
-	return st.(*twine.Stream), nil
+func (p *printer) line(who, format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "     %s: %s\n", who, fmt.Sprintf(format, args...))
 }
 
-// accept accepts a server stream bounded by the scenario's deadline.
-func (p *pair) accept(ctx context.Context) (*twine.Stream, error) {
-	st, err := p.server.AcceptStream(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("server: AcceptStream: %w", err)
-	}
-	st.SetDeadline(p.deadline)
-	return st.(*twine.Stream), nil
-}
-
-// 1. The server echoes "hello" and closes; the client reads the reply,
-// then io.EOF.
-func echoThenClose(ctx context.Context, d *demo) error {
-	p, err := d.newPair(ctx, nil, false)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	return p.both(func() error {
-		st, err := p.accept(ctx)
-		if err != nil {
-			return err
-		}
-		buf := make([]byte, len("hello"))
-		if _, err := io.ReadFull(st, buf); err != nil {
-			return fmt.Errorf("server: Read: %s", describe(err))
-		}
-		d.server("accepted stream %d, read %q", st.StreamID(), buf)
-		if err := write("server", st, buf); err != nil {
-			return err
-		}
-		st.Close()
-		d.server("wrote %q back, then Close()", buf)
-		return nil
-	}, func() error {
-		st, err := p.open(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if err := write("client", st, []byte("hello")); err != nil {
-			return err
-		}
-		d.client("opened stream %d, wrote %q", st.StreamID(), "hello")
-		reply := make([]byte, len("hello"))
-		if _, err := io.ReadFull(st, reply); err != nil {
-			return fmt.Errorf("client: reading the reply: %s", describe(err))
-		}
-		d.client("read the reply %q", reply)
-		n, err := st.Read(make([]byte, 16))
-		d.client("next Read: n=%d, err=%s", n, describe(err))
-		if n != 0 || err != io.EOF {
-			return fmt.Errorf("client: next Read returned n=%d, err=%s; want 0, io.EOF", n, describe(err))
-		}
-		return nil
-	})
-}
-
-// 2. The client sends 1 MiB and CloseWrite; the server reads to io.EOF and
+// 1. The client sends 1 MiB and CloseWrite; the server reads to io.EOF and
 // replies; the client, whose receive half is still open, reads the reply.
-func closeWriteKeepReading(ctx context.Context, d *demo) error {
-	p, err := d.newPair(ctx, nil, false)
-	if err != nil {
-		return err
-	}
-	defer p.close()
+func closeWriteKeepReading(p *pair) (server, client func(mux.Stream) error) {
 	payload := make([]byte, 1<<20)
 	for i := range payload {
 		payload[i] = byte(i * 7)
 	}
 	sum := sha256.Sum256(payload)
-	return p.both(func() error {
-		st, err := p.accept(ctx)
-		if err != nil {
-			return err
-		}
+	server = func(st mux.Stream) error {
 		got, err := readToEnd(st)
 		if err != io.EOF {
 			return fmt.Errorf("server: Read after %d bytes: %s, want io.EOF", len(got), describe(err))
@@ -321,7 +258,7 @@ func closeWriteKeepReading(ctx context.Context, d *demo) error {
 		if sha256.Sum256(got) != sum {
 			match = "DOES NOT MATCH"
 		}
-		d.server("read %d bytes (%s what the client sent), then io.EOF", len(got), match)
+		p.serverSays("read %d bytes (%s what the client sent), then io.EOF", len(got), match)
 		if match != "matches" {
 			return fmt.Errorf("server: the bytes read differ from those written")
 		}
@@ -330,58 +267,45 @@ func closeWriteKeepReading(ctx context.Context, d *demo) error {
 			return err
 		}
 		st.Close()
-		d.server("replied %q, then Close()", reply)
+		p.serverSays("replied %q, then Close()", reply)
 		return nil
-	}, func() error {
-		st, err := p.open(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	}
+	client = func(st mux.Stream) error {
 		start := time.Now()
 		if err := write("client", st, payload); err != nil {
 			return err
 		}
 		st.CloseWrite()
-		d.client("wrote %d bytes in %s, then CloseWrite()", len(payload), ms(time.Since(start)))
-		_, err = st.Write([]byte("more"))
-		d.client("Write after CloseWrite: %s", describe(err))
+		p.clientSays("wrote %d bytes on stream %v in %s, then CloseWrite()", len(payload), streamID(st), ms(time.Since(start)))
+		_, err := st.Write([]byte("more"))
+		p.clientSays("Write after CloseWrite: %s", describe(err))
 		if !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("client: Write after CloseWrite returned %s, want an error matching net.ErrClosed", describe(err))
 		}
 		reply, err := readToEnd(st)
-		d.client("still reading: got %q, then %s", reply, describe(err))
+		p.clientSays("still reading: got %q, then %s", reply, describe(err))
 		if err != io.EOF || !bytes.HasPrefix(reply, []byte("received ")) {
 			return fmt.Errorf("client: read %q then %s; want the reply then io.EOF", reply, describe(err))
 		}
 		return nil
-	})
+	}
+	return server, client
 }
 
-// 3. The server calls CloseRead; the client's blocked Write fails at once
+// 2. The server calls CloseRead; the client's blocked Write fails at once
 // with a remote *mux.StreamError, while its receive half keeps working.
-func closeReadTellsPeer(ctx context.Context, d *demo) error {
-	p, err := d.newPair(ctx, nil, false)
-	if err != nil {
-		return err
-	}
-	defer p.close()
+func closeReadTellsPeer(p *pair) (server, client func(mux.Stream) error) {
 	closedAt := make(chan time.Time, 1)
-	return p.both(func() error {
-		st, err := p.accept(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	server = func(st mux.Stream) error {
 		buf := make([]byte, 1<<10)
 		if _, err := io.ReadFull(st, buf); err != nil {
 			return fmt.Errorf("server: Read: %s", describe(err))
 		}
-		d.server("read the first %d bytes, then CloseRead()", len(buf))
+		p.serverSays("read the first %d bytes, then CloseRead()", len(buf))
 		closedAt <- time.Now()
 		st.CloseRead()
-		_, err = st.Read(buf)
-		d.server("Read after CloseRead: %s", describe(err))
+		_, err := st.Read(buf)
+		p.serverSays("Read after CloseRead: %s", describe(err))
 		if !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("server: Read after CloseRead returned %s, want an error matching net.ErrClosed", describe(err))
 		}
@@ -389,16 +313,12 @@ func closeReadTellsPeer(ctx context.Context, d *demo) error {
 			return err
 		}
 		st.CloseWrite()
-		d.server("can still write: wrote %q, then CloseWrite()", "bye")
+		p.serverSays("can still write: wrote %q, then CloseWrite()", "bye")
 		return nil
-	}, func() error {
-		st, err := p.open(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	}
+	client = func(st mux.Stream) error {
 		payload := make([]byte, 4<<20) // more than the stream window: Write blocks
-		d.client("Write(%d bytes) on stream %d, more than the peer's window", len(payload), st.StreamID())
+		p.clientSays("Write(%d bytes) on stream %v, more than the peer's window", len(payload), streamID(st))
 		n, err := st.Write(payload)
 		returned := time.Now()
 		var elapsed string
@@ -408,7 +328,7 @@ func closeReadTellsPeer(ctx context.Context, d *demo) error {
 		default:
 			elapsed = "before the server's CloseRead"
 		}
-		d.client("Write returned n=%d, %s, %s", n, describe(err), elapsed)
+		p.clientSays("Write returned n=%d, %s, %s", n, describe(err), elapsed)
 		var se *mux.StreamError
 		if !errors.As(err, &se) || !se.Remote {
 			return fmt.Errorf("client: Write returned %s, want a *mux.StreamError with Remote true", describe(err))
@@ -418,37 +338,27 @@ func closeReadTellsPeer(ctx context.Context, d *demo) error {
 		}
 		start := time.Now()
 		_, err = st.Write([]byte("again"))
-		d.client("next Write fails in %s: %s", ms(time.Since(start)), describe(err))
+		p.clientSays("next Write fails in %s: %s", ms(time.Since(start)), describe(err))
 		if !errors.As(err, &se) || !se.Remote {
 			return fmt.Errorf("client: next Write returned %s, want a *mux.StreamError with Remote true", describe(err))
 		}
 		reply, err := readToEnd(st)
-		d.client("its receive half is unaffected: read %q, then %s", reply, describe(err))
+		p.clientSays("its receive half is unaffected: read %q, then %s", reply, describe(err))
 		if string(reply) != "bye" || err != io.EOF {
 			return fmt.Errorf("client: read %q then %s, want \"bye\" then io.EOF", reply, describe(err))
 		}
 		return nil
-	})
+	}
+	return server, client
 }
 
-// 4. The client resets with code 42; the server's blocked Read fails with
-// that code, Remote set.
-func resetWithCode(ctx context.Context, d *demo) error {
-	p, err := d.newPair(ctx, nil, false)
-	if err != nil {
-		return err
-	}
-	defer p.close()
+// 3. The client resets with code 42; the server's blocked Read fails with
+// that code, Remote set, and so does its next Write.
+func resetWithCode(p *pair) (server, client func(mux.Stream) error) {
 	reading := make(chan struct{})
 	resetAt := make(chan time.Time, 1)
-	return p.both(func() error {
-		st, err := p.accept(ctx)
-		if err != nil {
-			close(reading)
-			return err
-		}
-		defer st.Close()
-		d.server("accepted stream %d, Read blocks (nothing was written)", st.StreamID())
+	server = func(st mux.Stream) error {
+		p.serverSays("accepted stream %v, Read blocks (nothing was written)", streamID(st))
 		close(reading)
 		n, err := st.Read(make([]byte, 16))
 		returned := time.Now()
@@ -458,62 +368,52 @@ func resetWithCode(ctx context.Context, d *demo) error {
 			elapsed = ms(returned.Sub(t)) + " after the reset"
 		default:
 		}
-		d.server("Read returned n=%d, %s, %s", n, describe(err), elapsed)
+		p.serverSays("Read returned n=%d, %s, %s", n, describe(err), elapsed)
 		var se *mux.StreamError
 		if !errors.As(err, &se) || se.Code != 42 || !se.Remote {
 			return fmt.Errorf("server: Read returned %s, want *mux.StreamError{Code: 42, Remote: true}", describe(err))
 		}
-		d.server("errors.Is(err, mux.ErrStreamReset) = %t", errors.Is(err, mux.ErrStreamReset))
+		p.serverSays("errors.Is(err, mux.ErrStreamReset) = %t", errors.Is(err, mux.ErrStreamReset))
 		if !errors.Is(err, mux.ErrStreamReset) {
 			return fmt.Errorf("server: errors.Is(%v, mux.ErrStreamReset) is false", err)
 		}
 		_, err = st.Write([]byte("late"))
-		d.server("Write after the reset: %s", describe(err))
+		p.serverSays("Write after the reset: %s", describe(err))
 		if !errors.As(err, &se) || se.Code != 42 || !se.Remote {
 			return fmt.Errorf("server: Write after the reset returned %s, want *mux.StreamError{Code: 42, Remote: true}", describe(err))
 		}
 		return nil
-	}, func() error {
-		st, err := p.open(ctx)
-		if err != nil {
-			return err
-		}
+	}
+	client = func(st mux.Stream) error {
 		select {
 		case <-reading:
-		case <-ctx.Done():
-			return fmt.Errorf("client: the server did not accept stream %d", st.StreamID())
+		case <-p.client.Done():
+			return fmt.Errorf("client: the session ended before the server accepted stream %v", streamID(st))
 		}
-		time.Sleep(20 * time.Millisecond) // let the server's Read block
-		d.client("ResetWithError(42) on stream %d", st.StreamID())
+		// Give the server's Read time to block, so that the output shows a
+		// blocked Read failing; a Read that starts after the reset fails
+		// the same way.
+		time.Sleep(20 * time.Millisecond)
+		p.clientSays("ResetWithError(42) on stream %v", streamID(st))
 		resetAt <- time.Now()
 		st.ResetWithError(42)
-		_, err = st.Write([]byte("late"))
-		d.client("own Write after the reset: %s", describe(err))
+		_, err := st.Write([]byte("late"))
+		p.clientSays("own Write after the reset: %s", describe(err))
 		var se *mux.StreamError
 		if !errors.As(err, &se) || se.Code != 42 || se.Remote {
 			return fmt.Errorf("client: Write after ResetWithError returned %s, want *mux.StreamError{Code: 42, Remote: false}", describe(err))
 		}
 		return nil
-	})
+	}
+	return server, client
 }
 
-// 5. A proxy between client and server stops forwarding without closing;
+// 4. The proxy between client and server stops forwarding without closing;
 // the client's blocked Read fails with mux.ErrPeerUnresponsive within
 // PeerTimeout of the last byte it received.
-func silentPeer(ctx context.Context, d *demo) error {
-	timeout := d.cfg.PeerTimeout
-	p, err := d.newPair(ctx, &twine.Config{PeerTimeout: timeout}, true)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	d.client("session with Config{PeerTimeout: %v}, through a proxy", timeout)
-	return p.both(func() error {
-		st, err := p.accept(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+func silentPeer(p *pair) (server, client func(mux.Stream) error) {
+	timeout := p.clientCfg.PeerTimeout
+	server = func(st mux.Stream) error {
 		buf := make([]byte, len("hello"))
 		if _, err := io.ReadFull(st, buf); err != nil {
 			return fmt.Errorf("server: Read: %s", describe(err))
@@ -521,22 +421,19 @@ func silentPeer(ctx context.Context, d *demo) error {
 		if err := write("server", st, buf); err != nil {
 			return err
 		}
-		d.server("echoed %q, Read blocks", buf)
-		_, err = st.Read(buf)
+		p.serverSays("echoed %q, Read blocks", buf)
+		_, err := st.Read(buf)
 		// Only the session's Close ends this Read: the server keeps its
 		// default PeerTimeout of 30 s.
-		d.server("Read returned %s once its session was closed", describe(err))
+		p.serverSays("Read returned %s once its session was closed", describe(err))
 		var se *mux.SessionError
 		if !errors.As(err, &se) || se.Remote {
 			return fmt.Errorf("server: Read returned %s, want a local *mux.SessionError", describe(err))
 		}
 		return nil
-	}, func() error {
-		st, err := p.open(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	}
+	client = func(st mux.Stream) error {
+		p.clientSays("session with Config{PeerTimeout: %v}", timeout)
 		buf := make([]byte, len("hello"))
 		if err := write("client", st, []byte("hello")); err != nil {
 			return err
@@ -544,41 +441,53 @@ func silentPeer(ctx context.Context, d *demo) error {
 		if _, err := io.ReadFull(st, buf); err != nil {
 			return fmt.Errorf("client: Read: %s", describe(err))
 		}
-		d.client("stream %d echoed %q through the proxy", st.StreamID(), buf)
+		p.clientSays("stream %v echoed %q through the proxy", streamID(st), buf)
 
 		p.proxy.freeze()
 		frozen := time.Now()
-		d.out.line("proxy ", "frozen: forwards nothing either way, closes nothing")
-		_, err = st.Read(buf)
+		p.out.line("proxy ", "frozen: forwards nothing either way, closes nothing")
+		_, err := st.Read(buf)
 		failed := time.Now()
 		sinceLast := failed.Sub(p.proxy.lastToClient())
-		d.client("blocked Read returned %s", describe(err))
-		d.client("%s after the freeze, %s after the last byte reached it (bound: PeerTimeout %v + a few ms)",
-			ms(failed.Sub(frozen)), ms(sinceLast), timeout)
+		p.clientSays("blocked Read returned %s", describe(err))
+		p.clientSays("%s after the freeze, %s after the last bytes reached it (PeerTimeout %v; the demo accepts up to %v)",
+			ms(failed.Sub(frozen)), ms(sinceLast), timeout, timeout+detectSlack)
 		if !errors.Is(err, mux.ErrPeerUnresponsive) {
 			return fmt.Errorf("client: Read returned %s, want mux.ErrPeerUnresponsive", describe(err))
 		}
 		select {
 		case <-p.client.Done():
-			d.client("session ended: Err() = %s", describe(p.client.Err()))
+			p.clientSays("session ended: Err() = %s", describe(p.client.Err()))
 		case <-time.After(time.Second):
 			return fmt.Errorf("client: the session did not end with its stream")
 		}
 		if sinceLast < timeout || sinceLast > timeout+detectSlack {
-			return fmt.Errorf("client: detected %s after the last byte arrived, want within [%v, %v]",
+			return fmt.Errorf("client: detected %s after the last bytes arrived, want within [%v, %v]",
 				ms(sinceLast), timeout, timeout+detectSlack)
 		}
 		p.server.Close()
 		return nil
-	})
+	}
+	return server, client
+}
+
+// streamID returns st's id, which each back end types its own way.
+func streamID(st mux.Stream) any {
+	switch s := st.(type) {
+	case interface{ StreamID() uint32 }:
+		return s.StreamID()
+	case interface{ StreamID() int64 }:
+		return s.StreamID()
+	}
+	return "?"
 }
 
 // write writes p to st, and describes a failure, with how much Write
 // reported as written.
-func write(who string, st *twine.Stream, p []byte) error {
+func write(who string, st mux.Stream, p []byte) error {
 	n, err := st.Write(p)
 	if err != nil {
-		return fmt.Errorf("%s: Write(%d bytes) on stream %d returned n=%d, %s", who, len(p), st.StreamID(), n, describe(err))
+		return fmt.Errorf("%s: Write(%d bytes) on stream %v returned n=%d, %s", who, len(p), streamID(st), n, describe(err))
 	}
 	return nil
 }
