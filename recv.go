@@ -1,7 +1,6 @@
 package twine
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +10,6 @@ import (
 	"github.com/twinemux/twine/frame"
 	"github.com/twinemux/twine/mux"
 )
-
-// readBufferSize is the read loop's buffer: small frames come from it,
-// large DATA payloads are read past it, straight into their buffers.
-const readBufferSize = 32 << 10
 
 // maxControlPayload is the largest payload of a known control frame.
 const maxControlPayload = 6 * frame.MaxSettings
@@ -41,7 +36,8 @@ func (s *Session) readLoop() {
 
 // readFrames reads the preface, then frames until an error.
 func (s *Session) readFrames() error {
-	br := bufio.NewReaderSize(s.conn, readBufferSize)
+	br := newConnReader(s.conn)
+	defer br.release()
 	var hdr [frame.HeaderLen]byte
 	n, err := io.ReadFull(br, hdr[:len(frame.Preface)])
 	if err != nil && n == 0 {
@@ -78,7 +74,7 @@ func (s *Session) readFrames() error {
 		case h.Type == frame.TypeData:
 			err = s.handleData(br, h)
 		case !h.Type.Known():
-			_, err = br.Discard(int(h.Length))
+			err = br.Discard(int(h.Length))
 		default:
 			payload := ctrl[:h.Length]
 			if _, err = io.ReadFull(br, payload); err != nil {
@@ -102,7 +98,7 @@ func protocolError(h frame.Header, code mux.ErrorCode, format string, args ...an
 
 // handleData checks a DATA frame against the stream and session windows
 // before reading its payload into a pooled buffer owned by the stream.
-func (s *Session) handleData(br *bufio.Reader, h frame.Header) error {
+func (s *Session) handleData(br *connReader, h frame.Header) error {
 	var st *Stream
 	if h.Flags&frame.FlagOpen != 0 {
 		var err error
@@ -125,7 +121,7 @@ func (s *Session) handleData(br *bufio.Reader, h frame.Header) error {
 	if !keep {
 		// A finished, refused or no longer reading stream: discard, and
 		// give the session credit back at once.
-		if _, err := br.Discard(int(h.Length)); err != nil {
+		if err := br.Discard(int(h.Length)); err != nil {
 			return err
 		}
 		s.consumed(h.StreamID, int(h.Length), 0)

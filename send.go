@@ -32,7 +32,13 @@ type sendQueue struct {
 	connCredit sendCredit // the peer's session window
 	maxPayload int        // the peer's max DATA payload
 	closing    bool       // flush ctrl, then the write loop exits
+	failed     bool       // a connection write failed: write nothing more
 	closeTimer *time.Timer
+
+	// writing is the writer role: whoever holds it (the write loop, or a
+	// Write sending its own data) owns Session.batch and is the only one
+	// writing to the connection.
+	writing bool
 }
 
 // batch is one connection write: control frames first, then DATA frames
@@ -115,15 +121,20 @@ func (s *Session) wakeWriter() {
 	}
 }
 
-// schedule puts st in the round-robin of streams with something to send.
+// schedule puts st in the round-robin of streams with something to send,
+// and wakes the write loop.
 func (s *Session) schedule(st *Stream) {
 	s.sendMu.Lock()
+	s.enqueueLocked(st)
+	s.sendMu.Unlock()
+	s.wakeWriter()
+}
+
+func (s *Session) enqueueLocked(st *Stream) {
 	if !st.send.queued && !s.sq.closing {
 		st.send.queued = true
 		s.sq.ready = append(s.sq.ready, st)
 	}
-	s.sendMu.Unlock()
-	s.wakeWriter()
 }
 
 // addConnCredit applies a session WINDOW increment; false on overflow.
@@ -135,26 +146,19 @@ func (s *Session) addConnCredit(inc uint32) bool {
 	return ok
 }
 
-// writeLoop is the session's only writer to the connection. It exits after
-// a write error, or once the session is closing and its last control frames
-// are flushed; it then closes the connection, which ends the read loop.
+// writeLoop writes what is queued whenever no Write does it itself. It
+// exits after a failed connection write, or once the session is closing and
+// its last control frames are flushed; it then closes the connection, which
+// ends the read loop.
 func (s *Session) writeLoop() {
 	defer s.loops.Done()
-	var b batch
 	for {
-		closing := s.fill(&b)
-		if len(b.scratch) == 0 {
-			if closing {
-				break
-			}
-			<-s.writeWake
-			continue
-		}
-		err := s.flush(&b)
-		s.completeBatch(&b)
-		if err != nil {
-			s.shutdown(s.connLost(err, "write"), mux.CodeInternal)
+		wrote, over := s.writeBatch(nil)
+		if over {
 			break
+		}
+		if !wrote {
+			<-s.writeWake
 		}
 	}
 	s.sendMu.Lock()
@@ -165,17 +169,59 @@ func (s *Session) writeLoop() {
 	s.conn.Close()
 }
 
-// fill takes the queued control frames, then DATA frames round-robin,
-// into b. It reports whether the session is closing (then it takes no
-// DATA).
-func (s *Session) fill(b *batch) (closing bool) {
-	b.scratch, b.segs = b.scratch[:0], b.segs[:0]
+// writeBatch makes one connection write of what is queued, if it can take
+// the writer role. A Write calls it with its stream, which it queues first:
+// the Write then sends its own data (and whatever else is queued, in turn)
+// without a hand-off to the write loop. The write loop calls it with nil.
+// It reports whether it wrote, and whether writing is over for the session
+// (closing with nothing left to flush, or a failed write).
+func (s *Session) writeBatch(own *Stream) (wrote, over bool) {
+	b := &s.batch
 	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
+	if own != nil {
+		s.enqueueLocked(own)
+	}
+	if s.sq.writing {
+		s.sendMu.Unlock()
+		return false, false
+	}
+	s.sq.writing = true
+	closing := s.fillLocked(b)
+	s.sendMu.Unlock()
+
+	wrote = len(b.scratch) > 0
+	var err error
+	if wrote {
+		err = s.flush(b)
+		s.completeBatch(b)
+	}
+
+	s.sendMu.Lock()
+	s.sq.writing = false
+	s.sq.failed = s.sq.failed || err != nil
+	// What was queued while a Write held the role is the write loop's.
+	pending := own != nil && (len(s.sq.ctrl) > 0 || s.sq.readyHead < len(s.sq.ready) || s.sq.closing)
+	s.sendMu.Unlock()
+	if err != nil {
+		s.shutdown(s.connLost(err, "write"), mux.CodeInternal)
+	}
+	if pending {
+		s.wakeWriter()
+	}
+	return wrote, err != nil || (closing && !wrote)
+}
+
+// fillLocked takes the queued control frames, then DATA frames
+// round-robin, into b. It reports whether the session is closing (then it
+// takes no DATA). After a failed write it takes nothing.
+func (s *Session) fillLocked(b *batch) (closing bool) {
+	b.scratch, b.segs = b.scratch[:0], b.segs[:0]
 	q := &s.sq
-	b.scratch = append(b.scratch, q.ctrl...)
+	if !q.failed {
+		b.scratch = append(b.scratch, q.ctrl...)
+	}
 	q.ctrl, q.ctrlFrames = q.ctrl[:0], 0
-	if q.closing {
+	if q.closing || q.failed {
 		return true
 	}
 	budget := maxBatchBytes

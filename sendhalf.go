@@ -77,11 +77,9 @@ func (h *sendHalf) writeErrLocked(id uint32) error {
 	}
 }
 
-// startWrite offers p to the write loop. It reports whether the write loop
-// can take some of it now.
-func (h *sendHalf) startWrite(p []byte) (ready bool) {
+// startWrite offers p to the writer.
+func (h *sendHalf) startWrite(p []byte) {
 	h.pending, h.taken = p, 0
-	return h.credit.avail > 0
 }
 
 // take hands the write loop its next frame: a chunk of the pending Write of

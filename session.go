@@ -60,6 +60,7 @@ type Session struct {
 	sendMu    sync.Mutex
 	sq        sendQueue
 	writeWake chan struct{} // cap 1
+	batch     batch         // the connection write being made; owned by the writer role (sq.writing)
 
 	connRecvMu   sync.Mutex
 	connRecv     recvWindow   // the session window we grant the peer

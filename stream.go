@@ -87,18 +87,23 @@ func (st *Stream) Write(p []byte) (int, error) {
 		h.mu.Unlock()
 		return 0, err
 	}
-	ready := h.startWrite(p)
+	h.startWrite(p)
 	h.mu.Unlock()
-	if ready {
-		st.sess.schedule(st)
-	}
 
 	for {
 		done, err := h.progress(st.id, len(p))
 		if done {
 			return len(p), nil
 		}
+		if err == nil && h.deadline.passed() {
+			err = st.writeDeadlineError()
+		}
 		if err == nil {
+			// Send it ourselves when nobody else is writing; else wait
+			// for the writer to take it, or for credit.
+			if wrote, _ := st.sess.writeBatch(st); wrote {
+				continue
+			}
 			select {
 			case <-h.wake:
 				continue
