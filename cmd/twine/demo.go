@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twinemux/twine"
@@ -60,38 +59,24 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	fs.DurationVar(&cfg.PeerTimeout, "peer-timeout", 300*time.Millisecond, "the client's `PeerTimeout` in the silent-peer scenario (at least 10ms)")
 	fs.DurationVar(&cfg.StepTimeout, "timeout", 5*time.Second, "bound on each scenario; a call still blocked then fails it")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `Usage: twine demo [flags]
+	var usage strings.Builder
+	usage.WriteString(`Usage: twine demo [flags]
 
 Demo runs a twine client and server on loopback, over TCP and then over
 QUIC with the same code, and prints, for each scenario, what each side did
 and what it saw:
 
 `)
-		for i, sc := range scenarios {
-			fmt.Fprintf(w, "\t%d. %s\n", i+1, sc.title)
-		}
-		fmt.Fprint(w, `
+	for i, sc := range scenarios {
+		fmt.Fprintf(&usage, "\t%d. %s\n", i+1, sc.title)
+	}
+	usage.WriteString(`
 Each pair of sessions talks through a proxy, which the last scenario
 freezes. It exits with status 1 if any scenario did not behave as
 specified, so it doubles as a smoke test.
-
-Flags:
-
 `)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "twine demo: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		fs.Usage()
-		return 2
+	if code, ok := parseFlags(fs, args, usage.String()); !ok {
+		return code
 	}
 	if err := runDemo(ctx, stdout, cfg); err != nil {
 		fmt.Fprintf(stderr, "twine demo: %v\n", err)
@@ -228,17 +213,9 @@ func (p *pair) close() {
 func (p *pair) clientSays(format string, args ...any) { p.out.line("client", format, args...) }
 func (p *pair) serverSays(format string, args ...any) { p.out.line("server", format, args...) }
 
-// printer writes the lines of a scenario; the two sides print
-// concurrently, a line at a time.
-type printer struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
+// line prints one line of a scenario: what who did or saw.
 func (p *printer) line(who, format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "     %s: %s\n", who, fmt.Sprintf(format, args...))
+	p.printf("     %s: %s\n", who, fmt.Sprintf(format, args...))
 }
 
 // 1. The client sends 1 MiB and CloseWrite; the server reads to io.EOF and

@@ -6,7 +6,8 @@
 //
 // The commands are:
 //
-//	demo    show each stream behaviour over loopback TCP, and check it
+//	demo    show each stream behaviour over loopback TCP and QUIC, and check it
+//	perf    measure throughput and round-trip time between two machines, like iperf
 //
 // Run "twine <command> -h" for a command's flags.
 package main
@@ -19,6 +20,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 )
 
 // command is one subcommand. run parses args (the arguments after the
@@ -32,7 +35,8 @@ type command struct {
 // commands lists the subcommands, in the order usage shows them. A new
 // subcommand lives in its own file and adds one line here.
 var commands = []command{
-	{name: "demo", summary: "show each stream behaviour over loopback TCP, and check it", run: demoMain},
+	{name: "demo", summary: "show each stream behaviour over loopback TCP and QUIC, and check it", run: demoMain},
+	{name: "perf", summary: "measure throughput and round-trip time between two machines, like iperf", run: perfMain},
 }
 
 func main() {
@@ -93,4 +97,38 @@ Commands:
 	fmt.Fprint(w, `
 Run "twine <command> -h" for a command's flags.
 `)
+}
+
+// printer serialises the output of concurrent goroutines, a call at a time.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *printer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format, args...)
+}
+
+// parseFlags parses a command's args with fs, whose -h prints usage and
+// then the flags. It reports whether the command should go on; if not, it
+// returns the exit status: 0 after -h, 2 for a bad flag or an argument
+// that is not one.
+func parseFlags(fs *flag.FlagSet, args []string, usage string) (code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage, "\nFlags:\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected arguments: %s\nRun \"%s -h\" for usage.\n", fs.Name(), strings.Join(fs.Args(), " "), fs.Name())
+		return 2, false
+	}
+	return 0, true
 }

@@ -30,9 +30,10 @@ type transport struct {
 
 // listener is a tcp.Listener or a quic.Listener.
 type listener struct {
-	addr   net.Addr
-	accept func(ctx context.Context) (mux.Session, error)
-	close  func() error
+	network string // the transport's name
+	addr    net.Addr
+	accept  func(ctx context.Context) (mux.Session, error)
+	close   func() error
 }
 
 // tcpTransport is twine's own framing over TCP.
@@ -43,7 +44,7 @@ var tcpTransport = transport{
 		if err != nil {
 			return nil, err
 		}
-		return &listener{addr: ln.Addr(), accept: asMux(ln.Accept), close: ln.Close}, nil
+		return &listener{network: "tcp", addr: ln.Addr(), accept: asMux(ln.Accept), close: ln.Close}, nil
 	},
 	dial: func(ctx context.Context, addr string, cfg *twine.Config) (mux.Session, error) {
 		return asMux(func(ctx context.Context) (*twine.Session, error) { return tcp.Dial(ctx, addr, cfg) })(ctx)
@@ -61,7 +62,7 @@ func quicTransport(serverTLS, clientTLS *tls.Config) transport {
 			if err != nil {
 				return nil, err
 			}
-			return &listener{addr: ln.Addr(), accept: asMux(ln.Accept), close: ln.Close}, nil
+			return &listener{network: "quic", addr: ln.Addr(), accept: asMux(ln.Accept), close: ln.Close}, nil
 		},
 		dial: func(ctx context.Context, addr string, cfg *twine.Config) (mux.Session, error) {
 			return asMux(func(ctx context.Context) (*quic.Session, error) { return quic.Dial(ctx, addr, clientTLS, cfg) })(ctx)
