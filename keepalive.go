@@ -9,16 +9,27 @@ import (
 	"github.com/twinemux/twine/mux"
 )
 
-// rttSampleInterval is how old the last RTT sample may grow before a window
-// update asks for a fresh one with a PING.
-const rttSampleInterval = time.Second
+const (
+	// rttSampleInterval is how old the last RTT sample may grow before a
+	// window update asks for a fresh one with a PING.
+	rttSampleInterval = time.Second
+	// minRTTLifetime is how long the minimum RTT sample stands before a
+	// newer, larger sample replaces it, so that a path whose delay grew is
+	// seen within this time.
+	minRTTLifetime = 10 * time.Second
+)
 
 // keepalive holds the session's liveness state: when a frame last arrived,
-// the PINGs in flight, and the smoothed round-trip time they measure.
+// the PINGs in flight, and the round-trip times they measure.
 type keepalive struct {
 	lastRecv   atomic.Int64 // nanoseconds since session start
 	srtt       atomic.Int64 // nanoseconds; 0 before the first sample
 	lastSample atomic.Int64 // nanoseconds since session start
+
+	// The smallest recent RTT sample, and when it was taken: the path's
+	// delay without the queueing that bulk transfers add to samples.
+	minRTT   atomic.Int64 // nanoseconds; 0 before the first sample
+	minRTTAt atomic.Int64 // nanoseconds since session start
 
 	pingMu   sync.Mutex
 	timer    *time.Timer // nil when detection is off; guarded by Session.mu
@@ -143,8 +154,13 @@ func (s *Session) handlePingAck(data [8]byte) {
 	}
 }
 
+// updateRTT takes an RTT sample. It runs on the read loop only.
 func (k *keepalive) updateRTT(sample, now time.Duration) {
 	k.lastSample.Store(int64(now))
+	if m := time.Duration(k.minRTT.Load()); m == 0 || sample <= m || now-time.Duration(k.minRTTAt.Load()) > minRTTLifetime {
+		k.minRTT.Store(int64(sample))
+		k.minRTTAt.Store(int64(now))
+	}
 	old := time.Duration(k.srtt.Load())
 	if old == 0 {
 		k.srtt.Store(int64(sample))
@@ -154,3 +170,7 @@ func (k *keepalive) updateRTT(sample, now time.Duration) {
 }
 
 func (k *keepalive) smoothedRTT() time.Duration { return time.Duration(k.srtt.Load()) }
+
+// recentMinRTT returns the smallest RTT sample of about the last
+// minRTTLifetime, 0 before the first.
+func (k *keepalive) recentMinRTT() time.Duration { return time.Duration(k.minRTT.Load()) }

@@ -147,3 +147,19 @@ func TestSmoothedRTT(t *testing.T) {
 	require.Equal(t, 90*time.Millisecond, k.smoothedRTT(), "later samples weigh 1/8")
 	require.Equal(t, int64(2*time.Second), k.lastSample.Load())
 }
+
+// Window auto-tuning uses the smallest recent RTT sample: samples inflated
+// by queueing behind bulk data do not count, until the minimum is too old.
+func TestRecentMinRTT(t *testing.T) {
+	var k keepalive
+	require.Zero(t, k.recentMinRTT())
+	k.updateRTT(50*time.Millisecond, time.Second)
+	k.updateRTT(400*time.Millisecond, 2*time.Second)
+	require.Equal(t, 50*time.Millisecond, k.recentMinRTT(), "a larger sample does not replace a recent minimum")
+	k.updateRTT(30*time.Millisecond, 3*time.Second)
+	require.Equal(t, 30*time.Millisecond, k.recentMinRTT(), "a smaller one does")
+	k.updateRTT(200*time.Millisecond, 3*time.Second+minRTTLifetime)
+	require.Equal(t, 30*time.Millisecond, k.recentMinRTT(), "the minimum stands for minRTTLifetime")
+	k.updateRTT(200*time.Millisecond, 3*time.Second+minRTTLifetime+time.Millisecond)
+	require.Equal(t, 200*time.Millisecond, k.recentMinRTT(), "then the path's delay grew: the newer sample replaces it")
+}

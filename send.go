@@ -185,21 +185,23 @@ func (s *Session) writeBatch(own *Stream) (wrote, over bool) {
 		s.sendMu.Unlock()
 		return false, false
 	}
-	s.sq.writing = true
 	closing := s.fillLocked(b)
+	if len(b.scratch) == 0 {
+		s.sendMu.Unlock()
+		return false, closing
+	}
+	s.sq.writing = true
 	s.sendMu.Unlock()
 
-	wrote = len(b.scratch) > 0
-	var err error
-	if wrote {
-		err = s.flush(b)
-		s.completeBatch(b)
-	}
+	err := s.flush(b)
+	s.completeBatch(b)
 
 	s.sendMu.Lock()
 	s.sq.writing = false
 	s.sq.failed = s.sq.failed || err != nil
-	// What was queued while a Write held the role is the write loop's.
+	// What was queued meanwhile is the write loop's to send, and a
+	// closing session's write loop must see it can exit. (The write loop
+	// itself goes round again after a write.)
 	pending := own != nil && (len(s.sq.ctrl) > 0 || s.sq.readyHead < len(s.sq.ready) || s.sq.closing)
 	s.sendMu.Unlock()
 	if err != nil {
@@ -208,7 +210,7 @@ func (s *Session) writeBatch(own *Stream) (wrote, over bool) {
 	if pending {
 		s.wakeWriter()
 	}
-	return wrote, err != nil || (closing && !wrote)
+	return true, err != nil
 }
 
 // fillLocked takes the queued control frames, then DATA frames

@@ -285,9 +285,11 @@ func (s *Session) maybeFinish(st *Stream) {
 }
 
 // tuneWindow auto-tunes a stream window about to be announced, within the
-// session budget. It is called with the stream's receive lock held.
+// session budget, by the recent minimum RTT: the path's delay, not the
+// queueing that large windows themselves cause. It is called with the
+// stream's receive lock held.
 func (s *Session) tuneWindow(w *recvWindow) {
-	w.autoTune(time.Now(), s.ka.smoothedRTT(), uint64(s.cfg.MaxStreamWindow), func(extra uint64) bool {
+	w.autoTune(time.Now(), s.ka.recentMinRTT(), uint64(s.cfg.MaxStreamWindow), func(extra uint64) bool {
 		if s.windowGrowth.Add(int64(extra)) > int64(s.cfg.SessionWindow) {
 			s.windowGrowth.Add(-int64(extra))
 			return false
