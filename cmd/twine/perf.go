@@ -330,13 +330,10 @@ func servePerfStream(st mux.Stream) (kind byte, n int64, err error) {
 
 // perfResult is what a perf client measured.
 type perfResult struct {
-	network  string
-	addr     string
-	streams  []*perfStream
-	elapsed  time.Duration // until the last stream's count arrived
-	rtts     []time.Duration
-	rttHow   string
-	duration time.Duration
+	streams []*perfStream
+	elapsed time.Duration // until the last stream's count arrived
+	rtts    []time.Duration
+	rttHow  string // how the RTT was measured
 }
 
 // perfStream is one data stream of a perf client.
@@ -370,7 +367,7 @@ func perfClient(ctx context.Context, out *printer, t transport, addr string, cfg
 		return nil, err
 	}
 	defer meter.close()
-	res := &perfResult{network: t.name, addr: addr, rttHow: meter.how, duration: cfg.duration}
+	res := &perfResult{rttHow: meter.how}
 	out.printf("twine perf: %d streams over %s to %s for %v\n", cfg.streams, t.name, addr, cfg.duration)
 
 	start := time.Now()
