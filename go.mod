@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/libp2p/go-buffer-pool v0.1.0
-	github.com/quic-go/quic-go v0.65.0
+	github.com/quic-go/quic-go v0.64.1
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )

@@ -4,12 +4,6 @@ go 1.26.0
 
 replace github.com/twinemux/twine => ../..
 
-// twine's module requires quic-go v0.65.0 (for transport/quic, which this
-// module does not import), but go-libp2p v0.51.0 needs webtransport-go
-// v0.13.0, which does not build with it. Excluding it keeps go-libp2p's
-// quic-go v0.64.1.
-exclude github.com/quic-go/quic-go v0.65.0
-
 require (
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/stretchr/testify v1.12.1
