@@ -10,9 +10,10 @@ import (
 
 // sendState is the state of a stream's send half.
 //
-//	sendOpen ──CloseWrite──▶ sendClosing ──FIN taken by the write loop──▶ sendFinSent
+//	sendOpen ──CloseWrite──▶ sendClosing ──FIN taken by the writer, or the session ended──▶ sendFinSent
 //	sendOpen, sendClosing ──STOP received──▶ sendStopped
-//	sendOpen, sendClosing ──RST sent or received, session ended──▶ sendAborted
+//	sendOpen ──session ended──▶ sendAborted
+//	sendOpen, sendClosing ──RST sent or received──▶ sendAborted
 //
 // sendFinSent, sendStopped and sendAborted are terminal.
 type sendState uint8
@@ -154,6 +155,23 @@ func (h *sendHalf) abort(to sendState, err error) bool {
 	h.state, h.err = to, err
 	h.pending = nil
 	return true
+}
+
+// endWithSession ends the half when the session ends with err: a half
+// that owes the peer a FIN moves to sendFinSent, and the caller sends that
+// FIN before GOAWAY (it reports true); an open one aborts with err.
+func (h *sendHalf) endWithSession(err error) (owesFIN bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch h.state {
+	case sendClosing:
+		h.state = sendFinSent
+		return true
+	case sendOpen:
+		h.state, h.err = sendAborted, err
+		h.pending = nil
+	}
+	return false
 }
 
 // finishWrite ends the Write in progress, whatever the reason: untaken data

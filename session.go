@@ -327,8 +327,10 @@ func (s *Session) Close() error { return s.CloseWithError(mux.CodeNoError) }
 // CloseWithError sends GOAWAY with code, then closes the connection. Every
 // pending and later call on the session and its streams fails with a
 // *mux.SessionError{Code: code}; the peer's fail with the same code and
-// Remote set. It waits at most about a second to flush, then for the
-// session's goroutines to exit. Repeat calls are no-ops.
+// Remote set, except that a stream closed for writing (CloseWrite, Close)
+// first gets its FIN, so the peer still reads it complete, then io.EOF. It
+// waits at most about a second to flush, then for the session's goroutines
+// to exit. Repeat calls are no-ops.
 func (s *Session) CloseWithError(code mux.ErrorCode) error {
 	s.shutdown(&mux.SessionError{Code: code}, code)
 	s.loops.Wait()
@@ -405,8 +407,11 @@ func (s *Session) shutdown(err error, code mux.ErrorCode) {
 	s.ka.stop()
 	s.mu.Unlock()
 
+	var fins []uint32 // streams whose FIN goes out before GOAWAY
 	for _, st := range streams {
-		st.send.abort(sendAborted, err)
+		if st.send.endWithSession(err) {
+			fins = append(fins, st.id)
+		}
 		st.send.signal()
 		st.recv.abort(err, false)
 	}
@@ -420,6 +425,9 @@ func (s *Session) shutdown(err error, code mux.ErrorCode) {
 		}
 	}
 	s.sendMu.Lock()
+	for _, id := range fins {
+		s.sq.ctrl = frame.AppendHeader(s.sq.ctrl, frame.Header{Type: frame.TypeData, Flags: frame.FlagFIN, StreamID: id})
+	}
 	s.sq.ctrl = frame.AppendGoAway(s.sq.ctrl, last, code, reason)
 	s.sq.closing = true
 	flush := closeFlushTimeout

@@ -685,3 +685,32 @@ func TestFramesForFinishedStreamIgnored(t *testing.T) {
 		require.Equal(t, received, consumed, "the late DATA must be credited back to the session window")
 	})
 }
+
+// Closing a stream and then at once the session still delivers the stream
+// complete: its FIN goes out before GOAWAY. A stream still open for
+// writing fails on both sides with the session's error instead.
+func TestSessionCloseSendsOwedFINs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, s, _, _ := newPair(t, nil, nil)
+		closed, closedPeer := openPair(t, c, s)
+		open, openPeer := openPair(t, c, s)
+		_, err := closed.Write([]byte("pong"))
+		require.NoError(t, err)
+		_, err = open.Write([]byte("cut"))
+		require.NoError(t, err)
+		require.NoError(t, closed.Close())
+		require.NoError(t, c.Close())
+
+		got, err := io.ReadAll(closedPeer)
+		require.NoError(t, err, "FIN arrived before GOAWAY: the stream ends with io.EOF")
+		require.Equal(t, "pong", string(got))
+
+		_, err = io.ReadAll(openPeer)
+		var se *mux.SessionError
+		require.ErrorAs(t, err, &se, "no FIN: the session's error, never io.EOF")
+		require.True(t, se.Remote)
+		_, err = open.Write([]byte("x"))
+		require.ErrorAs(t, err, &se)
+		require.False(t, se.Remote)
+	})
+}

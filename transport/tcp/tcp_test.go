@@ -196,9 +196,9 @@ func TestDialContext(t *testing.T) {
 		}()
 		_, clientTLS := selfSigned(t)
 		const wait = 50 * time.Millisecond
+		start := time.Now() // before the deadline is set, so that it cannot pass early
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		start := time.Now()
 		_, err = tcp.Dial(ctx, ln.Addr().String(), nil, tcp.WithTLS(clientTLS))
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.GreaterOrEqual(t, time.Since(start), wait)
