@@ -49,6 +49,12 @@ type Config struct {
 	// AcceptBacklog is how many peer-opened streams may wait for
 	// AcceptStream at once. Default 256; at most MaxIncomingStreams.
 	AcceptBacklog uint32
+
+	// OnEvent, if set, is called with each [Event]: the session ended, the
+	// peer sent GOAWAY, reset or stopped a stream. It runs on the session's
+	// own goroutines, so it must return quickly and must not wait for the
+	// session. Nothing is logged otherwise.
+	OnEvent func(Event)
 }
 
 // Defaults, and the limits Config.validate enforces.

@@ -58,6 +58,8 @@ func (s *Session) readFrames() error {
 			return err
 		}
 		s.markAlive()
+		s.stats.framesReceived.Add(1)
+		s.stats.bytesReceived.Add(uint64(frame.HeaderLen) + uint64(h.Length))
 		if first != (h.Type == frame.TypeSettings) {
 			rule := "SETTINGS must be the first frame, and only the first"
 			return &mux.ProtocolError{FrameType: h.Type.String(), StreamID: uint64(h.StreamID), Rule: rule, Code: mux.CodeProtocol}
@@ -229,8 +231,10 @@ func (s *Session) handleControl(f frame.Frame) error {
 			_, freed := st.recv.abort(serr, false)
 			s.consumed(st.id, freed, 0)
 			s.dropUnaccepted(st)
+			s.event(EventStreamReset, st.id, serr)
 		} else {
 			st.send.abort(sendStopped, serr)
+			s.event(EventStreamStopped, st.id, serr)
 		}
 		st.send.signal()
 		s.maybeFinish(st)
@@ -242,9 +246,11 @@ func (s *Session) handleControl(f frame.Frame) error {
 		}
 	case frame.TypeGoAway:
 		s.mu.Lock()
-		s.remoteGoAway = &mux.SessionError{Code: f.Code, Remote: true, Reason: f.Reason}
+		goAway := &mux.SessionError{Code: f.Code, Remote: true, Reason: f.Reason}
+		s.remoteGoAway = goAway
 		broadcast(&s.openWake)
 		s.mu.Unlock()
+		s.event(EventGoAwayReceived, 0, goAway)
 	case frame.TypeSettings:
 		s.applySettings(f.Settings)
 	case frame.TypeStreams:

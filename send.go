@@ -46,6 +46,7 @@ type sendQueue struct {
 type batch struct {
 	scratch  []byte // control frames and DATA headers
 	segs     []segment
+	frames   int // control and DATA frames
 	bufs     net.Buffers
 	out      net.Buffers // bufs as consumed by WriteTo
 	coalesce []byte      // the whole batch in one buffer, for conns without writev
@@ -137,6 +138,13 @@ func (s *Session) enqueueLocked(st *Stream) {
 	}
 }
 
+// connCreditExhausted reports whether the peer's session window is used up.
+func (s *Session) connCreditExhausted() bool {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.sq.connCredit.avail == 0
+}
+
 // addConnCredit applies a session WINDOW increment; false on overflow.
 func (s *Session) addConnCredit(inc uint32) bool {
 	s.sendMu.Lock()
@@ -217,10 +225,11 @@ func (s *Session) writeBatch(own *Stream) (wrote, over bool) {
 // round-robin, into b. It reports whether the session is closing (then it
 // takes no DATA). After a failed write it takes nothing.
 func (s *Session) fillLocked(b *batch) (closing bool) {
-	b.scratch, b.segs = b.scratch[:0], b.segs[:0]
+	b.scratch, b.segs, b.frames = b.scratch[:0], b.segs[:0], 0
 	q := &s.sq
 	if !q.failed {
 		b.scratch = append(b.scratch, q.ctrl...)
+		b.frames = q.ctrlFrames
 	}
 	q.ctrl, q.ctrlFrames = q.ctrl[:0], 0
 	if q.closing || q.failed {
@@ -241,6 +250,7 @@ func (s *Session) fillLocked(b *batch) (closing bool) {
 				Length: uint32(len(chunk)), Type: frame.TypeData, Flags: flags, StreamID: st.id,
 			})
 			b.segs = append(b.segs, segment{end: len(b.scratch), payload: chunk, st: st, fin: flags&frame.FlagFIN != 0})
+			b.frames++
 		} else {
 			idle++
 		}
@@ -277,7 +287,8 @@ func (s *Session) flush(b *batch) error {
 			prev = sg.end
 		}
 		b.coalesce = append(b.coalesce, b.scratch[prev:]...)
-		_, err := s.conn.Write(b.coalesce)
+		n, err := s.conn.Write(b.coalesce)
+		s.countSent(b, int64(n), err)
 		return err
 	}
 	b.bufs = b.bufs[:0]
@@ -293,8 +304,16 @@ func (s *Session) flush(b *batch) error {
 		b.bufs = append(b.bufs, b.scratch[prev:])
 	}
 	b.out = b.bufs
-	_, err := b.out.WriteTo(s.conn)
+	n, err := b.out.WriteTo(s.conn)
+	s.countSent(b, n, err)
 	return err
+}
+
+func (s *Session) countSent(b *batch, n int64, err error) {
+	s.stats.bytesSent.Add(uint64(n))
+	if err == nil {
+		s.stats.framesSent.Add(uint64(b.frames))
+	}
 }
 
 // completeBatch releases the writers' buffers of a written batch, and

@@ -119,6 +119,14 @@ func (h *sendHalf) chunkWritten() {
 	}
 }
 
+// creditExhausted reports whether the Write in progress waits for the
+// peer's stream window.
+func (h *sendHalf) creditExhausted() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.pending) > 0 && h.credit.avail == 0
+}
+
 // addCredit applies a WINDOW increment. It reports false on overflow, and
 // whether the write loop can now take pending data.
 func (h *sendHalf) addCredit(inc uint32) (ok, ready bool) {

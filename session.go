@@ -67,6 +67,7 @@ type Session struct {
 	windowGrowth atomic.Int64 // stream windows' growth beyond the initial, all streams
 
 	ka    keepalive
+	stats counters
 	loops sync.WaitGroup
 }
 
@@ -123,6 +124,7 @@ func newSession(conn net.Conn, cfgIn *Config, client bool) (*Session, error) {
 		{ID: frame.SettingInitialStreamCredit, Value: s.granted},
 		{ID: frame.SettingSessionWindow, Value: cfg.SessionWindow},
 	})
+	s.sq.ctrlFrames = 1
 	s.startKeepalive()
 	s.loops.Add(2)
 	go s.readLoop()
@@ -429,6 +431,7 @@ func (s *Session) shutdown(err error, code mux.ErrorCode) {
 		s.sq.ctrl = frame.AppendHeader(s.sq.ctrl, frame.Header{Type: frame.TypeData, Flags: frame.FlagFIN, StreamID: id})
 	}
 	s.sq.ctrl = frame.AppendGoAway(s.sq.ctrl, last, code, reason)
+	s.sq.ctrlFrames += len(fins) + 1
 	s.sq.closing = true
 	flush := closeFlushTimeout
 	if err == mux.ErrPeerUnresponsive {
@@ -437,6 +440,7 @@ func (s *Session) shutdown(err error, code mux.ErrorCode) {
 	s.sq.closeTimer = time.AfterFunc(flush, func() { s.conn.Close() })
 	s.sendMu.Unlock()
 	s.wakeWriter()
+	s.event(EventSessionEnded, 0, err)
 }
 
 // connLost translates a failed connection read or write into the session's

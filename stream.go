@@ -104,11 +104,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 			if wrote, _ := st.sess.writeBatch(st); wrote {
 				continue
 			}
-			select {
-			case <-h.wake:
+			if err = st.waitWrite(); err == nil {
 				continue
-			case <-h.deadline.done():
-				err = st.writeDeadlineError()
 			}
 		}
 		n, inFlight := h.finishWrite()
@@ -119,6 +116,24 @@ func (st *Stream) Write(p []byte) (int, error) {
 			return n, nil // it all went out before the error
 		}
 		return n, err
+	}
+}
+
+// waitWrite waits for the Write in progress to move on: its data taken by
+// another writer, credit from the peer, or a change of state. It counts the
+// time spent waiting for credit, and fails when the write deadline passes.
+func (st *Stream) waitWrite() error {
+	h := &st.send
+	if h.creditExhausted() || st.sess.connCreditExhausted() {
+		defer func(since time.Time) {
+			st.sess.stats.flowBlocked.Add(int64(time.Since(since)))
+		}(time.Now())
+	}
+	select {
+	case <-h.wake:
+		return nil
+	case <-h.deadline.done():
+		return st.writeDeadlineError()
 	}
 }
 
