@@ -41,20 +41,23 @@ type recvHalf struct {
 	buffered int
 
 	window   recvWindow
-	wake     chan struct{} // cap 1: data, or a change of state
+	wake     waker // the Read in progress: data, or a change of state
 	deadline deadline
 }
 
 func (h *recvHalf) init(window uint32, now time.Time) {
 	h.window = newRecvWindow(window, now)
-	h.wake = make(chan struct{}, 1)
 }
 
-func (h *recvHalf) signal() {
-	select {
-	case h.wake <- struct{}{}:
-	default:
+// waitChannel returns the channel a Read waits on; a nil channel means it
+// was just made, and the caller must look again first.
+func (h *recvHalf) waitChannel() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ch, made := h.wake.channelLocked(); !made {
+		return ch
 	}
+	return nil
 }
 
 func (h *recvHalf) terminal() bool {
@@ -95,8 +98,8 @@ func (h *recvHalf) deliver(buf []byte, fin bool) (discarded int) {
 	if fin {
 		h.state = recvFinReceived
 	}
+	h.wake.signalLocked()
 	h.mu.Unlock()
-	h.signal()
 	return 0
 }
 
@@ -174,7 +177,7 @@ func (h *recvHalf) closeRead() (sendStop bool, freed int) {
 	}
 	h.state = recvClosed
 	freed = h.dropLocked()
-	h.signal()
+	h.wake.signalLocked()
 	return sendStop, freed
 }
 
@@ -194,6 +197,6 @@ func (h *recvHalf) abort(err error, afterFIN bool) (wasOpen bool, freed int) {
 	}
 	h.state, h.err = recvAborted, err
 	freed = h.dropLocked()
-	h.signal()
+	h.wake.signalLocked()
 	return wasOpen, freed
 }

@@ -26,8 +26,7 @@ const (
 	sendAborted                  // reset, or the session ended: writes fail
 )
 
-// sendHalf is a stream's sending direction. Its fields are guarded by mu,
-// except writeLock, which serialises Write calls.
+// sendHalf is a stream's sending direction. Its fields are guarded by mu.
 type sendHalf struct {
 	mu     sync.Mutex
 	state  sendState
@@ -41,23 +40,51 @@ type sendHalf struct {
 	taken    int
 	inFlight int
 
-	queued    bool          // in the write loop's ready list; guarded by Session.sendMu
-	writeLock chan struct{} // cap 1: held by the Write in progress
-	wake      chan struct{} // cap 1: progress, or a change of state
-	deadline  deadline
+	queued   bool   // in the write loop's ready list; guarded by Session.sendMu
+	writing  bool   // a Write is in progress: Writes take turns
+	turn     waker  // a Write waiting for its turn
+	wake     waker  // the Write in progress: progress, or a change of state
+	deadline deadline
 }
 
 func (h *sendHalf) init(credit uint32) {
 	h.credit.avail = uint64(credit)
-	h.writeLock = make(chan struct{}, 1)
-	h.wake = make(chan struct{}, 1)
 }
 
-func (h *sendHalf) signal() {
-	select {
-	case h.wake <- struct{}{}:
-	default:
+// beginWrite waits for the Writes before this one to finish, or for done
+// to close (it then reports false).
+func (h *sendHalf) beginWrite(done func() <-chan struct{}) bool {
+	h.mu.Lock()
+	for h.writing {
+		ch, made := h.turn.channelLocked()
+		h.mu.Unlock()
+		if !made {
+			select {
+			case <-ch:
+			case <-done():
+				return false
+			}
+		}
+		h.mu.Lock()
 	}
+	h.writing = true
+	h.mu.Unlock()
+	return true
+}
+
+// endWrite lets the next Write go.
+func (h *sendHalf) endWrite() {
+	h.mu.Lock()
+	h.writing = false
+	h.turn.signalLocked()
+	h.mu.Unlock()
+}
+
+// signal wakes the Write in progress.
+func (h *sendHalf) signal() {
+	h.mu.Lock()
+	h.wake.signalLocked()
+	h.mu.Unlock()
 }
 
 func (h *sendHalf) terminal() bool {
@@ -112,11 +139,10 @@ func (h *sendHalf) take(maxLen int, connCredit uint64) (chunk []byte, flags fram
 func (h *sendHalf) chunkWritten() {
 	h.mu.Lock()
 	h.inFlight--
-	done := h.inFlight == 0
-	h.mu.Unlock()
-	if done {
-		h.signal()
+	if h.inFlight == 0 {
+		h.wake.signalLocked()
 	}
+	h.mu.Unlock()
 }
 
 // creditExhausted reports whether the Write in progress waits for the
@@ -210,11 +236,25 @@ func (h *sendHalf) progress(id uint32, total int) (done bool, err error) {
 func (h *sendHalf) waitInFlight() {
 	for {
 		h.mu.Lock()
-		n := h.inFlight
-		h.mu.Unlock()
-		if n == 0 {
+		if h.inFlight == 0 {
+			h.mu.Unlock()
 			return
 		}
-		<-h.wake
+		ch, made := h.wake.channelLocked()
+		h.mu.Unlock()
+		if !made {
+			<-ch
+		}
 	}
+}
+
+// waitChannel returns the channel the Write in progress waits on; a nil
+// channel means it was just made, and the caller must look again first.
+func (h *sendHalf) waitChannel() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ch, made := h.wake.channelLocked(); !made {
+		return ch
+	}
+	return nil
 }

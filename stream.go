@@ -54,8 +54,12 @@ func (st *Stream) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
+		wake := h.waitChannel()
+		if wake == nil {
+			continue // look again before the first wait
+		}
 		select {
-		case <-h.wake:
+		case <-wake:
 		case <-h.deadline.done():
 			return 0, &mux.DeadlineError{StreamID: uint64(st.id), Op: "read"}
 		}
@@ -71,12 +75,10 @@ func (st *Stream) Read(p []byte) (int, error) {
 // sent.
 func (st *Stream) Write(p []byte) (int, error) {
 	h := &st.send
-	select {
-	case h.writeLock <- struct{}{}:
-	case <-h.deadline.done():
+	if !h.beginWrite(h.deadline.done) {
 		return 0, st.writeDeadlineError()
 	}
-	defer func() { <-h.writeLock }()
+	defer h.endWrite()
 
 	h.mu.Lock()
 	err := h.writeErrLocked(st.id)
@@ -122,15 +124,20 @@ func (st *Stream) Write(p []byte) (int, error) {
 // waitWrite waits for the Write in progress to move on: its data taken by
 // another writer, credit from the peer, or a change of state. It counts the
 // time spent waiting for credit, and fails when the write deadline passes.
+// It may return at once, when the caller must look again.
 func (st *Stream) waitWrite() error {
 	h := &st.send
+	wake := h.waitChannel()
+	if wake == nil {
+		return nil
+	}
 	if h.creditExhausted() || st.sess.connCreditExhausted() {
 		defer func(since time.Time) {
 			st.sess.stats.flowBlocked.Add(int64(time.Since(since)))
 		}(time.Now())
 	}
 	select {
-	case <-h.wake:
+	case <-wake:
 		return nil
 	case <-h.deadline.done():
 		return st.writeDeadlineError()

@@ -1,0 +1,27 @@
+package twine
+
+// waker wakes the goroutine waiting on a stream half. Its token channel is
+// made when someone first has to wait, so a stream nobody waits on carries
+// none. The half's mutex guards it.
+type waker struct {
+	ch chan struct{} // cap 1
+}
+
+// channelLocked returns the channel to wait on, and whether it was just
+// made. A caller that got a new channel must check its condition again
+// before waiting: a signal sent before the channel existed was lost.
+func (w *waker) channelLocked() (ch <-chan struct{}, made bool) {
+	if w.ch == nil {
+		w.ch = make(chan struct{}, 1)
+		return w.ch, true
+	}
+	return w.ch, false
+}
+
+// signalLocked wakes the waiter, or the next one to wait.
+func (w *waker) signalLocked() {
+	select {
+	case w.ch <- struct{}{}:
+	default: // a token is already there, or nobody ever waited (nil channel)
+	}
+}
