@@ -40,10 +40,10 @@ type sendHalf struct {
 	taken    int
 	inFlight int
 
-	queued   bool   // in the write loop's ready list; guarded by Session.sendMu
-	writing  bool   // a Write is in progress: Writes take turns
-	turn     waker  // a Write waiting for its turn
-	wake     waker  // the Write in progress: progress, or a change of state
+	queued   bool  // in the write loop's ready list; guarded by Session.sendMu
+	writing  bool  // a Write is in progress: Writes take turns
+	turn     waker // a Write waiting for its turn
+	wake     waker // the Write in progress: progress, or a change of state
 	deadline deadline
 }
 
