@@ -47,5 +47,8 @@ func newSettings(cfg *twine.Config) (settings, error) {
 		MaxIncomingUniStreams:          -1, // twine uses bidirectional streams only
 		EnableDatagrams:                true,
 	}
+	if s.peerTimeout > 0 {
+		s.quic.Tracer = traceArrivals
+	}
 	return s, nil
 }

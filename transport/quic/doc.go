@@ -64,18 +64,28 @@
 // it closes the connection silently. So this package advertises a
 // practically infinite QUIC idle timeout and runs liveness itself:
 //
-//   - Every PeerTimeout/16 (at least 1 ms) a timer reads the connection's
-//     received-packet count. Whenever it has grown, the peer was last
-//     heard from now.
-//   - After KeepAliveInterval of silence, and again every
-//     KeepAliveInterval while it lasts, the session sends a PING in a QUIC
-//     DATAGRAM; the peer answers with a PONG datagram at once. quic-go packs
-//     datagrams ahead of stream data. Any packet counts as proof of life, so
-//     a busy peer is never pinged.
+//   - quic-go reports every packet it decrypted and processed to a qlog
+//     tracer; the session's tracer keeps only the time of the last one.
+//     Packets that fail to decrypt, as a spoofer's would, do not count.
+//   - One timer is armed for the next moment something is due. After
+//     KeepAliveInterval of silence, and again every KeepAliveInterval
+//     while it lasts, the session sends a PING in a QUIC DATAGRAM; the peer
+//     answers with a PONG datagram at once. quic-go packs datagrams ahead
+//     of stream data. Any packet counts as proof of life, so a busy peer is
+//     never pinged.
 //   - After PeerTimeout of silence the session closes the connection with
 //     [mux.CodePeerUnresponsive] and ends with [mux.ErrPeerUnresponsive];
-//     every blocked call returns it. Detection takes PeerTimeout plus at most
-//     one timer period, and is never early.
+//     every blocked call returns it. Detection takes PeerTimeout after the
+//     last packet's arrival, plus the timer's and the scheduler's delay (a
+//     millisecond or two), and is never early.
+//
+// The tracer costs quic-go's qlog events for every packet sent and
+// received, some CPU under bulk transfer; with detection off (a negative
+// PeerTimeout) there is none.
+//
+// [Session.Ping] sends its own PINGs, with ids, on the same datagrams and
+// measures the round trip to the PONG; it sends another PING if no PONG
+// comes within three probe timeouts, since datagrams may be lost.
 //
 // Each side applies its own PeerTimeout, whatever the peer's, as with the
 // framed back end. A peer that stops reading a stream is not dead: it
@@ -108,8 +118,9 @@
 //     accepted never reaches AcceptStream. Error codes travel in the low 32
 //     bits; a code above 2^32-1 without that meaning reads as
 //     [mux.CodeProtocol].
-//   - Liveness datagrams: one byte, 0x01 PING or 0x02 PONG; a PING is
-//     answered with a PONG. Other datagrams are ignored.
+//   - Liveness datagrams: nine bytes, a type (0x01 PING or 0x02 PONG) and
+//     an opaque 8-byte id; a PING is answered with a PONG carrying the
+//     same id. Other datagrams are ignored.
 //
 // Session close codes travel in CONNECTION_CLOSE (application error code
 // and reason).
@@ -141,8 +152,9 @@
 // # Goroutines
 //
 // Besides quic-go's own, a session runs two goroutines: one receives
-// datagrams and answers PINGs, one sends PINGs and PONGs (so that a full
-// datagram queue never blocks a timer); plus the liveness timer. A stream
+// datagrams, answers PINGs and hands PONGs to Ping, one sends PINGs and
+// PONGs (so that a full datagram queue never blocks a timer or Ping); plus
+// the liveness timer. A stream
 // adds none while it lives; when the peer stops its send side, a
 // short-lived callback records it. All exit when the session ends, and
 // Close waits for them.

@@ -1,88 +1,127 @@
 package quic
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/twinemux/twine/mux"
+	quicgo "github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
+	"github.com/quic-go/quic-go/qlogwriter"
 )
 
-// Liveness datagrams (see the package doc).
-const (
-	datagramPing = 0x01
-	datagramPong = 0x02
-)
-
-// liveness watches the connection's received-packet count on a timer. Its
-// fields are guarded by mu.
-type liveness struct {
-	mu       sync.Mutex
-	timer    *time.Timer // nil when detection is off
-	period   time.Duration
-	stopped  bool
-	packets  uint64    // the received-packet count last seen
-	lastSeen time.Time // when the count was last seen to grow
-	lastPing time.Time
-	ticks    sync.WaitGroup // a timer armed or its callback running
+// arrivals is a connection's qlog trace, reduced to one fact: when the last
+// packet arrived that quic-go decrypted and processed. quic-go records
+// events from its own goroutines, so the time is kept in an atomic.
+type arrivals struct {
+	base time.Time    // when the trace was made, before any packet
+	last atomic.Int64 // the last arrival, in nanoseconds after base
 }
 
-// startLiveness arms the liveness timer, unless detection is off.
-func (s *Session) startLiveness() {
-	if s.set.peerTimeout <= 0 {
-		return
+// traceArrivals is the Tracer of quic-go's Config when liveness is on.
+func traceArrivals(context.Context, bool, quicgo.ConnectionID) qlogwriter.Trace {
+	return &arrivals{base: time.Now()}
+}
+
+// AddProducer returns the trace itself: all producers share one time.
+func (a *arrivals) AddProducer() qlogwriter.Recorder { return a }
+
+// SupportsSchemas returns false: the trace keeps no events for anyone else.
+func (a *arrivals) SupportsSchemas(string) bool { return false }
+
+// RecordEvent notes the time of a received packet and ignores all else.
+func (a *arrivals) RecordEvent(e qlogwriter.Event) {
+	if _, ok := e.(qlog.PacketReceived); ok {
+		a.last.Store(int64(time.Since(a.base)))
 	}
-	l := &s.live
+}
+
+// Close does nothing: there is nothing to flush.
+func (a *arrivals) Close() error { return nil }
+
+// lastArrival returns when the last packet arrived, or when the trace was
+// made if none has.
+func (a *arrivals) lastArrival() time.Time {
+	return a.base.Add(time.Duration(a.last.Load()))
+}
+
+// liveness runs a session's keepalive PINGs and its verdict on a silent
+// peer, on one timer armed for the next moment either is due. Its inputs
+// and actions are functions, so that it can run on synctest's clock.
+type liveness struct {
+	peerTimeout time.Duration
+	keepAlive   time.Duration
+	lastArrival func() time.Time
+	ping        func() // queues a keepalive PING; must not block
+	dead        func() // ends the session
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	stopped  bool
+	lastPing time.Time      // when the last keepalive PING was queued
+	ticks    sync.WaitGroup // the timer armed or its callback running
+}
+
+// start arms the timer for the first moment something is due.
+func (l *liveness) start() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.period = max(s.set.peerTimeout/16, time.Millisecond)
-	l.packets = s.conn.ConnectionStats().PacketsReceived
-	l.lastSeen = time.Now()
 	l.ticks.Add(1)
-	l.timer = time.AfterFunc(l.period, s.checkLiveness)
+	l.timer = time.AfterFunc(l.untilDue(time.Now(), l.lastArrival()), l.check)
 }
 
-// checkLiveness is the liveness timer's callback. It notes whether packets
-// arrived since the last check, owes the peer a PING after KeepAliveInterval
-// of silence (and again every KeepAliveInterval while it lasts), and ends
-// the session after PeerTimeout of silence. The silence it measures starts
-// no earlier than the last packet's arrival, so the verdict is never early,
-// and at most one period late.
-func (s *Session) checkLiveness() {
-	defer s.live.ticks.Done()
-	now := time.Now()
-	packets := s.conn.ConnectionStats().PacketsReceived
-	l := &s.live
+// pingAt returns when the next keepalive PING is due, given the last
+// arrival: KeepAliveInterval after it, or after the last PING if that was
+// later. The caller holds mu.
+func (l *liveness) pingAt(last time.Time) time.Time {
+	if l.lastPing.After(last) {
+		return l.lastPing.Add(l.keepAlive)
+	}
+	return last.Add(l.keepAlive)
+}
+
+// untilDue returns how long after now the next PING or the verdict
+// (PeerTimeout after the last arrival) is due. The caller holds mu.
+func (l *liveness) untilDue(now, last time.Time) time.Duration {
+	return min(last.Add(l.peerTimeout).Sub(now), l.pingAt(last).Sub(now))
+}
+
+// check is the timer's callback. It ends the session once nothing arrived
+// for PeerTimeout, queues a PING once nothing arrived for
+// KeepAliveInterval (and again every KeepAliveInterval while that lasts),
+// and re-arms the timer for the next of these moments. The verdict compares
+// the clock with the last arrival itself, so it is never early, and late
+// only by the timer's and the scheduler's delay.
+func (l *liveness) check() {
+	defer l.ticks.Done()
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
 		return
 	}
-	if packets != l.packets {
-		l.packets, l.lastSeen = packets, now
-	}
-	silence := now.Sub(l.lastSeen)
-	dead := silence >= s.set.peerTimeout
-	ping := !dead && silence >= s.set.keepAlive && now.Sub(l.lastPing) >= s.set.keepAlive
+	now, last := time.Now(), l.lastArrival()
+	dead := now.Sub(last) >= l.peerTimeout
+	ping := !dead && !now.Before(l.pingAt(last))
 	if ping {
 		l.lastPing = now
 	}
 	if !dead {
 		l.ticks.Add(1)
-		l.timer.Reset(l.period)
+		l.timer.Reset(l.untilDue(now, last))
 	}
 	l.mu.Unlock()
 
 	if ping {
-		owe(s.pingOwed)
+		l.ping()
 	}
 	if dead {
-		s.closeWith(mux.ErrPeerUnresponsive, mux.CodePeerUnresponsive, "")
+		l.dead()
 	}
 }
 
-// stopLiveness stops the liveness timer and waits for a running callback.
-func (s *Session) stopLiveness() {
-	l := &s.live
+// stop stops the timer and waits for a callback in progress.
+func (l *liveness) stop() {
 	l.mu.Lock()
 	l.stopped = true
 	if l.timer != nil && l.timer.Stop() {
@@ -90,50 +129,4 @@ func (s *Session) stopLiveness() {
 	}
 	l.mu.Unlock()
 	l.ticks.Wait()
-}
-
-func owe(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// recvLoop receives datagrams and has PINGs answered. It exits when the
-// connection ends, then tears the session down.
-func (s *Session) recvLoop() {
-	defer s.loops.Done()
-	defer s.teardown()
-	ctx := s.conn.Context()
-	for {
-		b, err := s.conn.ReceiveDatagram(ctx)
-		if err != nil {
-			return
-		}
-		if len(b) > 0 && b[0] == datagramPing {
-			owe(s.pongOwed)
-		}
-	}
-}
-
-// sendLoop sends the PINGs and PONGs owed, apart from the timer and the
-// receive loop because sending blocks while quic-go's datagram queue is
-// full. It exits when the connection ends.
-func (s *Session) sendLoop() {
-	defer s.loops.Done()
-	done := s.conn.Context().Done()
-	ping, pong := []byte{datagramPing}, []byte{datagramPong}
-	for {
-		var msg []byte
-		select {
-		case <-done:
-			return
-		case <-s.pongOwed:
-			msg = pong
-		case <-s.pingOwed:
-			msg = ping
-		}
-		// An error means the connection ended, seen at the next select.
-		_ = s.conn.SendDatagram(msg)
-	}
 }

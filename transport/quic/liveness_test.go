@@ -4,9 +4,13 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	quicgo "github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine"
@@ -50,14 +54,17 @@ func TestSilentPeerDetected(t *testing.T) {
 	serverRead := goRead(ss, 1)
 
 	p.freeze()
+	clientPing := goPing(c)
+	serverPing := goPing(s)
 	for _, side := range []struct {
 		name      string
 		sess      *Session
 		read      <-chan result
+		ping      <-chan error
 		lastHeard func() int64
 	}{
-		{"client", c, clientRead, p.lastToClient.Load},
-		{"server", s, serverRead, p.lastToServer.Load},
+		{"client", c, clientRead, clientPing, p.lastToClient.Load},
+		{"server", s, serverRead, serverPing, p.lastToServer.Load},
 	} {
 		select {
 		case <-side.sess.Done():
@@ -78,6 +85,7 @@ func TestSilentPeerDetected(t *testing.T) {
 		r := await(t, side.read, side.name+" Read blocked when the peer went silent")
 		require.ErrorIs(t, r.err, mux.ErrPeerUnresponsive, side.name)
 		require.NotErrorIs(t, r.err, io.EOF)
+		require.ErrorIs(t, awaitErr(t, side.ping, side.name+" Ping blocked when the peer went silent"), mux.ErrPeerUnresponsive, side.name)
 		_, err = side.sess.OpenStream(context.Background())
 		require.ErrorIs(t, err, mux.ErrPeerUnresponsive, side.name)
 	}
@@ -132,7 +140,7 @@ func TestNonReadingPeerIsAlive(t *testing.T) {
 func TestDetectionOff(t *testing.T) {
 	cfg := &twine.Config{PeerTimeout: -1}
 	c, s, p := proxiedPair(t, cfg, cfg)
-	require.Nil(t, c.live.timer)
+	require.Nil(t, c.live, "no liveness timer")
 	p.freeze()
 	select {
 	case <-c.Done():
@@ -141,4 +149,114 @@ func TestDetectionOff(t *testing.T) {
 		t.Fatalf("server ended: %v", s.Err())
 	case <-time.After(300 * time.Millisecond):
 	}
+}
+
+// liveClock drives a liveness on synctest's clock: the test says when
+// packets arrive, and reads when PINGs were queued and the verdict came,
+// in time since the start.
+type liveClock struct {
+	start time.Time
+	mu    sync.Mutex
+	last  time.Time
+	pings []time.Duration
+	dead  []time.Duration
+}
+
+func newLiveClock(peerTimeout, keepAlive time.Duration) (*liveClock, *liveness) {
+	c := &liveClock{start: time.Now(), last: time.Now()}
+	l := &liveness{
+		peerTimeout: peerTimeout,
+		keepAlive:   keepAlive,
+		lastArrival: func() time.Time {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.last
+		},
+		ping: func() { c.note(&c.pings) },
+		dead: func() { c.note(&c.dead) },
+	}
+	return c, l
+}
+
+func (c *liveClock) note(at *[]time.Duration) {
+	c.mu.Lock()
+	*at = append(*at, time.Since(c.start))
+	c.mu.Unlock()
+}
+
+// arriveAt sleeps until d after the start, then records a packet's arrival.
+func (c *liveClock) arriveAt(d time.Duration) {
+	time.Sleep(time.Until(c.start.Add(d)))
+	c.mu.Lock()
+	c.last = time.Now()
+	c.mu.Unlock()
+}
+
+// The verdict comes exactly PeerTimeout after the last arrival, never a
+// timer period later; PINGs go out KeepAliveInterval after it and every
+// KeepAliveInterval after that.
+func TestLivenessTimer(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name     string
+		arrivals []time.Duration
+		pings    []time.Duration
+		dead     time.Duration
+	}{
+		{"silent from the start", nil, []time.Duration{300 * ms, 600 * ms, 900 * ms}, 1000 * ms},
+		{"silent after arrivals", []time.Duration{100 * ms, 250 * ms}, []time.Duration{550 * ms, 850 * ms, 1150 * ms}, 1250 * ms},
+		{"arrival just before the verdict", []time.Duration{250 * ms, 1249 * ms}, []time.Duration{550 * ms, 850 * ms, 1150 * ms, 1549 * ms, 1849 * ms, 2149 * ms}, 2249 * ms},
+		{"arrival just after a PING", []time.Duration{301 * ms}, []time.Duration{300 * ms, 601 * ms, 901 * ms, 1201 * ms}, 1301 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, l := newLiveClock(time.Second, 300*ms)
+				l.start()
+				defer l.stop()
+				for _, at := range tt.arrivals {
+					c.arriveAt(at)
+				}
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				require.Equal(t, tt.pings, c.pings, "PINGs")
+				require.Equal(t, []time.Duration{tt.dead}, c.dead, "the verdict, once")
+			})
+		})
+	}
+}
+
+func TestLivenessStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, l := newLiveClock(time.Second, 300*time.Millisecond)
+		l.start()
+		time.Sleep(500 * time.Millisecond)
+		l.stop()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		require.Equal(t, []time.Duration{300 * time.Millisecond}, c.pings, "no PING after stop")
+		require.Empty(t, c.dead, "no verdict after stop")
+	})
+}
+
+// Only a packet quic-go received and processed counts as an arrival.
+func TestArrivals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := traceArrivals(context.Background(), true, quicgo.ConnectionID{}).(*arrivals)
+		start := time.Now()
+		rec := a.AddProducer()
+		require.Equal(t, start, a.lastArrival(), "before any packet: when the trace was made")
+		time.Sleep(10 * time.Millisecond)
+		rec.RecordEvent(qlog.PacketReceived{})
+		require.Equal(t, start.Add(10*time.Millisecond), a.lastArrival())
+		time.Sleep(10 * time.Millisecond)
+		rec.RecordEvent(qlog.PacketSent{})
+		rec.RecordEvent(qlog.PacketDropped{})
+		require.Equal(t, start.Add(10*time.Millisecond), a.lastArrival(), "sent and dropped packets do not count")
+		require.NoError(t, rec.Close())
+	})
 }

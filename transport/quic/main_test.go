@@ -128,6 +128,29 @@ func goWrite(st net.Conn, p []byte) <-chan result {
 	return ch
 }
 
+// goPing runs sess.Ping without a deadline in a goroutine.
+func goPing(sess *Session) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		_, err := sess.Ping(context.Background())
+		ch <- err
+	}()
+	return ch
+}
+
+// awaitErr returns the call's error, failing the test if it takes longer
+// than waitLong.
+func awaitErr(t *testing.T, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(waitLong):
+		t.Fatalf("%s: still blocked after %v", what, waitLong)
+		return nil
+	}
+}
+
 // await returns the call's result, failing the test if it takes longer
 // than waitLong.
 func await(t *testing.T, ch <-chan result, what string) result {
@@ -221,6 +244,9 @@ func newUDPProxy(t *testing.T, server net.Addr) *udpProxy {
 func (p *udpProxy) addr() string { return p.front.LocalAddr().String() }
 
 func (p *udpProxy) freeze() { p.frozen.Store(true) }
+
+// thaw forwards datagrams again.
+func (p *udpProxy) thaw() { p.frozen.Store(false) }
 
 func (p *udpProxy) forward() {
 	defer p.wg.Done()

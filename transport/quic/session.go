@@ -47,10 +47,10 @@ type Session struct {
 	acceptLock chan struct{}
 	pending    *quicgo.Stream
 
-	pingOwed chan struct{} // cap 1: the send loop owes the peer a PING
-	pongOwed chan struct{} // cap 1: the send loop owes the peer a PONG
-	live     liveness
-	loops    sync.WaitGroup // the receive and send loops
+	sendQueue chan datagram // PINGs and PONGs for the send loop
+	pings     pings
+	live      *liveness      // nil when detection is off
+	loops     sync.WaitGroup // the receive and send loops
 }
 
 var _ mux.Session = (*Session)(nil)
@@ -62,13 +62,23 @@ func newSession(conn *quicgo.Conn, set settings, release func(linger time.Durati
 		release:    release,
 		done:       make(chan struct{}),
 		acceptLock: make(chan struct{}, 1),
-		pingOwed:   make(chan struct{}, 1),
-		pongOwed:   make(chan struct{}, 1),
+		sendQueue:  make(chan datagram, sendQueueLen),
+	}
+	if set.peerTimeout > 0 {
+		s.live = &liveness{
+			peerTimeout: set.peerTimeout,
+			keepAlive:   set.keepAlive,
+			lastArrival: conn.QlogTrace().(*arrivals).lastArrival,
+			ping:        func() { s.queueDatagram(newDatagram(datagramPing, keepAliveID)) },
+			dead:        func() { s.closeWith(mux.ErrPeerUnresponsive, mux.CodePeerUnresponsive, "") },
+		}
 	}
 	s.loops.Add(2)
 	go s.recvLoop()
 	go s.sendLoop()
-	s.startLiveness()
+	if s.live != nil {
+		s.live.start()
+	}
 	return s
 }
 
@@ -283,17 +293,13 @@ func (s *Session) teardown() {
 	ctx := s.conn.Context()
 	<-ctx.Done()
 	s.endErr(context.Cause(ctx))
-	s.stopLiveness()
+	if s.live != nil {
+		s.live.stop()
+	}
 	if s.release != nil {
 		s.release(s.linger(context.Cause(ctx)))
 	}
 }
-
-// Bounds of linger.
-const (
-	minLinger = 20 * time.Millisecond
-	maxLinger = 2 * time.Second
-)
 
 // linger returns how long the socket should stay open after the connection
 // ended with cause. After a local close, quic-go sends CONNECTION_CLOSE
@@ -306,7 +312,5 @@ func (s *Session) linger(cause error) time.Duration {
 	if !ok || appErr.Remote || s.Err() == mux.ErrPeerUnresponsive {
 		return 0
 	}
-	stats := s.conn.ConnectionStats()
-	pto := stats.SmoothedRTT + max(4*stats.MeanDeviation, time.Millisecond)
-	return min(max(3*pto, minLinger), maxLinger)
+	return s.probeWait()
 }

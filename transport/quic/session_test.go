@@ -244,10 +244,12 @@ func TestConfigMapping(t *testing.T) {
 	require.Equal(t, quicIdleTimeout, set.quic.MaxIdleTimeout)
 	require.Zero(t, set.quic.KeepAlivePeriod, "PINGs are this package's")
 	require.True(t, set.quic.EnableDatagrams)
+	require.NotNil(t, set.quic.Tracer, "liveness watches arrivals through the qlog tracer")
 
 	set, err = newSettings(&twine.Config{PeerTimeout: -1, InitialStreamWindow: 32 << 20})
 	require.NoError(t, err)
 	require.Zero(t, set.peerTimeout, "negative turns detection off")
+	require.Nil(t, set.quic.Tracer, "no tracing without detection")
 	require.Equal(t, uint64(32<<20), set.quic.MaxStreamReceiveWindow, "at least the initial window")
 	require.Equal(t, uint64(32<<20), set.quic.InitialConnectionReceiveWindow)
 
