@@ -120,11 +120,12 @@ func (l *liveness) check() {
 	}
 }
 
-// stop stops the timer and waits for a callback in progress.
+// stop stops the timer and waits for a callback in progress. It must
+// follow start.
 func (l *liveness) stop() {
 	l.mu.Lock()
 	l.stopped = true
-	if l.timer != nil && l.timer.Stop() {
+	if l.timer.Stop() {
 		l.ticks.Done()
 	}
 	l.mu.Unlock()

@@ -19,6 +19,7 @@ const (
 // PINGs of Ping calls count from 1.
 const keepAliveID = 0
 
+// datagram is a liveness datagram: its type byte, then its id.
 type datagram [datagramSize]byte
 
 func newDatagram(typ byte, id uint64) datagram {

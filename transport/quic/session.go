@@ -72,13 +72,11 @@ func newSession(conn *quicgo.Conn, set settings, release func(linger time.Durati
 			ping:        func() { s.queueDatagram(newDatagram(datagramPing, keepAliveID)) },
 			dead:        func() { s.closeWith(mux.ErrPeerUnresponsive, mux.CodePeerUnresponsive, "") },
 		}
+		s.live.start() // before the receive loop, whose teardown stops it
 	}
 	s.loops.Add(2)
 	go s.recvLoop()
 	go s.sendLoop()
-	if s.live != nil {
-		s.live.start()
-	}
 	return s
 }
 
