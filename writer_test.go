@@ -1,6 +1,7 @@
 package twine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"io"
@@ -8,8 +9,11 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/twinemux/twine/mux"
 )
 
 // Many streams writing small messages at once hand the writer role back and
@@ -51,5 +55,52 @@ func TestConcurrentWritersNeverStall(t *testing.T) {
 		wg.Wait()
 		_, err := c.Ping(context.Background())
 		require.NoError(t, err)
+	})
+}
+
+// Writes on one stream take turns: the next Write goes once the one in
+// progress ends, its bytes after the first Write's; a Write waiting for its
+// turn honours the write deadline and sends nothing.
+func TestWritesTakeTurns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, s, _, _ := newPair(t, nil, &Config{InitialStreamWindow: 1 << 10})
+		cs, ss := openPair(t, c, s)
+		a, b := bytes.Repeat([]byte("a"), 3<<10), bytes.Repeat([]byte("b"), 10)
+		first := goWrite(cs, a) // blocks on the 1 KiB window
+		requireBlocked(t, first, "the window is 1 KiB")
+		second := goWrite(cs, b)
+		requireBlocked(t, second, "the first Write is in progress")
+		got, err := io.ReadAll(io.LimitReader(ss, int64(len(a)+len(b))))
+		require.NoError(t, err)
+		require.Equal(t, append(a, b...), got)
+		require.NoError(t, (<-first).err)
+		require.NoError(t, (<-second).err)
+
+		// The deadline ends the Write in progress after what the window
+		// let through, and the one waiting for its turn with nothing.
+		first = goWrite(cs, a)
+		requireBlocked(t, first, "the window is 1 KiB")
+		late := goWrite(cs, b)
+		requireBlocked(t, late, "the first Write is in progress")
+		require.NoError(t, cs.SetWriteDeadline(time.Now().Add(time.Second)))
+		var de *mux.DeadlineError
+		res := <-first
+		require.ErrorAs(t, res.err, &de)
+		require.Positive(t, res.n, "the credit left was used")
+		require.LessOrEqual(t, res.n, 1<<10)
+		sent := res.n
+		res = <-late
+		require.Zero(t, res.n)
+		require.ErrorAs(t, res.err, &de)
+		got, err = io.ReadAll(io.LimitReader(ss, int64(sent)))
+		require.NoError(t, err)
+		require.Equal(t, a[:sent], got)
+		require.NoError(t, cs.SetWriteDeadline(time.Time{}))
+		_, err = cs.Write([]byte("c"))
+		require.NoError(t, err)
+		got = make([]byte, 1)
+		_, err = io.ReadFull(ss, got)
+		require.NoError(t, err)
+		require.Equal(t, "c", string(got), "nothing of the late Write was sent")
 	})
 }
