@@ -57,7 +57,7 @@ type attack struct {
 	peer   *rawPeer
 	good   [2]*Session // client and server
 
-	heapBase  uint64
+	heapBase  uint64 // once both pairs are running
 	heapPeak  uint64
 	peak      footprint
 	allocPeak float64 // allocations per received frame, the most seen
@@ -69,10 +69,11 @@ type attack struct {
 func newAttack(t *testing.T, cfg Config, settings ...frame.Setting) *attack {
 	t.Helper()
 	a := &attack{t: t, cfg: cfg}
-	a.heapBase = liveHeap()
 	a.victim, a.peer = newRawPeer(t, &a.cfg, true)
 	a.peer.handshake(settings...)
 	a.good[0], a.good[1], _, _ = newPair(t, nil, nil)
+	synctest.Wait()
+	a.heapBase = liveHeap()
 	t.Cleanup(a.report)
 	return a
 }
@@ -205,7 +206,7 @@ func (a *attack) goodTransfer() {
 // reading whatever was queued for it, gets a GOAWAY with that code.
 func (a *attack) requireEnded(code mux.ErrorCode, reader *peerReader) {
 	a.t.Helper()
-	synctest.Wait()
+	a.sample()
 	require.True(a.t, a.victim.IsClosed(), "the victim must end the session")
 	se := requireSessionError(a.t, a.victim.Err(), code, false)
 	require.True(a.t, se.Reason != "" || se.Err != nil, "the error says why: %v", se)
