@@ -25,6 +25,7 @@ package mux
 import (
 	"context"
 	"net"
+	"time"
 )
 
 // Stream is one full-duplex, half-closable byte stream of a [Session].
@@ -84,6 +85,10 @@ type Session interface {
 
 	// Err returns why the session ended, or nil while it is running.
 	Err() error
+
+	// Ping measures a round trip to the peer. It fails with the session's
+	// error if the session ends first, and with ctx's error if ctx ends.
+	Ping(ctx context.Context) (time.Duration, error)
 
 	// LocalAddr returns the local address of the underlying connection.
 	LocalAddr() net.Addr

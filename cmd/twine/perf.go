@@ -33,12 +33,9 @@ type perfConfig struct {
 // Perf's wire protocol, on top of a twine session. The client opens each
 // stream with a one-byte kind. On a data stream it then sends bytes until
 // it closes its send half; the server counts them up to io.EOF, replies
-// with the count (8 bytes, big-endian) and closes. An echo stream, for
-// measuring the RTT where the session has no Ping, gets back what it
-// sends.
+// with the count (8 bytes, big-endian) and closes.
 const (
 	kindData byte = 'D'
-	kindEcho byte = 'E'
 
 	perfChunk    = 64 << 10               // bytes per Write
 	rttEvery     = 100 * time.Millisecond // how often the client measures the RTT
@@ -75,8 +72,7 @@ With -listen, perf serves clients over TCP and over QUIC (UDP) on the same
 port, and prints a line for each, until interrupted. With -connect, it is
 the client. With neither, it runs both ends on loopback.
 
-The round-trip time is the session's Ping over TCP. QUIC sessions have no
-Ping, so over QUIC it is the time to echo 8 bytes on a stream of its own.
+The round-trip time is measured with the session's Ping.
 For QUIC the server makes a self-signed certificate at start, which the
 client does not verify: perf measures, it does not protect data.
 
@@ -264,9 +260,6 @@ func servePerfClient(ctx context.Context, out *printer, network string, sess mux
 		wg.Go(func() {
 			start := time.Now()
 			kind, n, err := servePerfStream(st)
-			if kind == kindEcho {
-				return // it ends however the client leaves
-			}
 			end := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
@@ -305,11 +298,7 @@ func servePerfStream(st mux.Stream) (kind byte, n int64, err error) {
 	if _, err := io.ReadFull(st, k[:]); err != nil {
 		return 0, 0, err
 	}
-	switch k[0] {
-	case kindEcho:
-		_, err := io.Copy(st, st)
-		return kindEcho, 0, err
-	case kindData:
+	if k[0] == kindData {
 		buf := make([]byte, perfChunk)
 		for {
 			m, err := st.Read(buf)
@@ -333,7 +322,6 @@ type perfResult struct {
 	streams []*perfStream
 	elapsed time.Duration // until the last stream's count arrived
 	rtts    []time.Duration
-	rttHow  string // how the RTT was measured
 }
 
 // perfStream is one data stream of a perf client.
@@ -362,12 +350,8 @@ func perfClient(ctx context.Context, out *printer, t transport, addr string, cfg
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 
-	meter, err := newRTTMeter(ctx, sess)
-	if err != nil {
-		return nil, err
-	}
-	defer meter.close()
-	res := &perfResult{rttHow: meter.how}
+	meter := &rttMeter{ping: sess.Ping}
+	res := &perfResult{}
 	out.printf("twine perf: %d streams over %s to %s for %v\n", cfg.streams, t.name, addr, cfg.duration)
 
 	start := time.Now()
@@ -485,56 +469,19 @@ func (r *perfResult) print(out *printer) {
 	fmt.Fprintf(tw, "total\t%s\t%s\t\n", formatBytes(total), formatRate(total, r.elapsed))
 	tw.Flush()
 	if len(r.rtts) == 0 {
-		fmt.Fprintf(out.w, "rtt: no sample (%s)\n", r.rttHow)
+		fmt.Fprintln(out.w, "rtt: no sample")
 		return
 	}
 	s := slices.Sorted(slices.Values(r.rtts))
-	fmt.Fprintf(out.w, "rtt: min %s, median %s, max %s (%s, %d samples)\n",
-		formatRTT(s[0]), formatRTT(s[len(s)/2]), formatRTT(s[len(s)-1]), r.rttHow, len(s))
+	fmt.Fprintf(out.w, "rtt: min %s, median %s, max %s (session Ping, %d samples)\n",
+		formatRTT(s[0]), formatRTT(s[len(s)/2]), formatRTT(s[len(s)-1]), len(s))
 }
 
 // rttMeter measures the session's round-trip time every rttEvery.
 type rttMeter struct {
-	how     string
 	ping    func(ctx context.Context) (time.Duration, error)
-	close   func()
 	samples []time.Duration // written by sample only
 	latest  atomic.Int64    // the last sample, ns
-}
-
-// newRTTMeter measures with the session's Ping where it has one, else with
-// an 8-byte echo on a stream of its own.
-func newRTTMeter(ctx context.Context, sess mux.Session) (*rttMeter, error) {
-	if p, ok := sess.(interface {
-		Ping(context.Context) (time.Duration, error)
-	}); ok {
-		return &rttMeter{how: "session Ping", ping: p.Ping, close: func() {}}, nil
-	}
-	st, err := sess.OpenStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := st.Write([]byte{kindEcho}); err != nil {
-		st.Close()
-		return nil, err
-	}
-	buf := make([]byte, 8)
-	return &rttMeter{
-		how: "8-byte echo on a stream of its own",
-		ping: func(ctx context.Context) (time.Duration, error) {
-			dl, _ := ctx.Deadline()
-			st.SetDeadline(dl)
-			start := time.Now()
-			if _, err := st.Write(buf); err != nil {
-				return 0, err
-			}
-			if _, err := io.ReadFull(st, buf); err != nil {
-				return 0, err
-			}
-			return time.Since(start), nil
-		},
-		close: func() { st.Close() },
-	}, nil
 }
 
 // sample measures every rttEvery until done is closed or a measurement
