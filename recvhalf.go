@@ -49,17 +49,6 @@ func (h *recvHalf) init(window uint32, now time.Time) {
 	h.window = newRecvWindow(window, now)
 }
 
-// waitChannel returns the channel a Read waits on; a nil channel means it
-// was just made, and the caller must look again first.
-func (h *recvHalf) waitChannel() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if ch, made := h.wake.channelLocked(); !made {
-		return ch
-	}
-	return nil
-}
-
 func (h *recvHalf) terminal() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

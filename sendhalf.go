@@ -247,14 +247,3 @@ func (h *sendHalf) waitInFlight() {
 		}
 	}
 }
-
-// waitChannel returns the channel the Write in progress waits on; a nil
-// channel means it was just made, and the caller must look again first.
-func (h *sendHalf) waitChannel() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if ch, made := h.wake.channelLocked(); !made {
-		return ch
-	}
-	return nil
-}

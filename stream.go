@@ -54,7 +54,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		wake := h.waitChannel()
+		wake := h.wake.waitChannel(&h.mu)
 		if wake == nil {
 			continue // look again before the first wait
 		}
@@ -127,7 +127,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 // It may return at once, when the caller must look again.
 func (st *Stream) waitWrite() error {
 	h := &st.send
-	wake := h.waitChannel()
+	wake := h.wake.waitChannel(&h.mu)
 	if wake == nil {
 		return nil
 	}

@@ -1,5 +1,7 @@
 package twine
 
+import "sync"
+
 // waker wakes the goroutine waiting on a stream half. Its token channel is
 // made when someone first has to wait, so a stream nobody waits on carries
 // none. The half's mutex guards it.
@@ -24,4 +26,15 @@ func (w *waker) signalLocked() {
 	case w.ch <- struct{}{}:
 	default: // a token is already there, or nobody ever waited (nil channel)
 	}
+}
+
+// waitChannel returns, under mu (the half's mutex), the channel to wait
+// on, or nil when it was just made: the caller must look again first.
+func (w *waker) waitChannel(mu *sync.Mutex) <-chan struct{} {
+	mu.Lock()
+	defer mu.Unlock()
+	if ch, made := w.channelLocked(); !made {
+		return ch
+	}
+	return nil
 }
