@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -44,7 +45,7 @@ const (
 	// received frame: the work per byte stays bounded whatever the flood.
 	maxAllocsPerFrame = 12
 	// sliceHeader is the size of a []byte in a slice of buffers.
-	sliceHeader = 24
+	sliceHeader = int(unsafe.Sizeof([]byte(nil)))
 )
 
 // attack is a raw peer abusing a session under test (the victim, a server),
