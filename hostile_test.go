@@ -223,9 +223,8 @@ func TestRapidResetNeverReachesTheApplication(t *testing.T) {
 	})
 }
 
-// SETTINGS is sent once: a flood of them ends the session at the second,
-// with nothing of the rest processed; an oversized one is refused from its
-// header.
+// SETTINGS is sent once: a flood of them ends the session at the second;
+// an oversized one is refused from its header.
 func TestSettingsFloodEndsSession(t *testing.T) {
 	settings := frame.AppendSettings(nil, []frame.Setting{{ID: frame.SettingInitialStreamWindow, Value: 1}})
 	cases := []struct {
