@@ -24,9 +24,11 @@ var attackConfig = Config{
 	InitialStreamWindow: 16 << 10,
 	MaxStreamWindow:     64 << 10,
 	SessionWindow:       256 << 10,
-	MaxFramePayload:     16 << 10,
-	MaxIncomingStreams:  64,
-	AcceptBacklog:       16,
+	// The whole budget granted from the start, as the attacks assume.
+	InitialSessionWindow: 256 << 10,
+	MaxFramePayload:      16 << 10,
+	MaxIncomingStreams:   64,
+	AcceptBacklog:        16,
 }
 
 // attackConfigWith returns attackConfig changed by f.

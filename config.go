@@ -37,6 +37,13 @@ type Config struct {
 	// at least InitialStreamWindow, at most 2^31-1.
 	SessionWindow uint32
 
+	// InitialSessionWindow is the session-wide window granted to the peer
+	// at the start; it auto-tunes up to SessionWindow, so that the bytes in
+	// flight follow the bandwidth-delay product rather than the budget.
+	// Default four InitialStreamWindows, at most SessionWindow; from 1 KiB
+	// to SessionWindow.
+	InitialSessionWindow uint32
+
 	// MaxFramePayload is the largest DATA payload the peer may send in one
 	// frame, and so how long one stream can hold the connection. Default
 	// 32 KiB; from 1 KiB to 2^24-1.
@@ -92,6 +99,7 @@ func (c *Config) Resolved() (Config, error) {
 	setDefault(&cfg.InitialStreamWindow, defaultInitialStreamWindow)
 	setDefault(&cfg.MaxStreamWindow, max(defaultMaxStreamWindow, cfg.InitialStreamWindow))
 	setDefault(&cfg.SessionWindow, max(defaultSessionWindow, cfg.InitialStreamWindow))
+	setDefault(&cfg.InitialSessionWindow, uint32(min(uint64(cfg.SessionWindow), 4*uint64(cfg.InitialStreamWindow))))
 	setDefault(&cfg.MaxFramePayload, defaultMaxFramePayload)
 	setDefault(&cfg.MaxIncomingStreams, defaultMaxIncomingStreams)
 	setDefault(&cfg.AcceptBacklog, min(defaultAcceptBacklog, cfg.MaxIncomingStreams))
@@ -119,6 +127,10 @@ func (c *Config) Resolved() (Config, error) {
 	}
 	if cfg.SessionWindow < cfg.InitialStreamWindow || cfg.SessionWindow > maxWindow {
 		bad("SessionWindow", "%d is outside [InitialStreamWindow %d, %d]", cfg.SessionWindow, cfg.InitialStreamWindow, maxWindow)
+	}
+	// Checked only when set: the default follows the windows checked above.
+	if c != nil && c.InitialSessionWindow != 0 && (cfg.InitialSessionWindow < minWindow || cfg.InitialSessionWindow > cfg.SessionWindow) {
+		bad("InitialSessionWindow", "%d is outside [%d, SessionWindow %d]", cfg.InitialSessionWindow, minWindow, cfg.SessionWindow)
 	}
 	if cfg.MaxFramePayload < minFramePayload || cfg.MaxFramePayload > maxFramePayload {
 		bad("MaxFramePayload", "%d is outside [%d, %d]", cfg.MaxFramePayload, minFramePayload, maxFramePayload)

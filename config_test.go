@@ -15,14 +15,15 @@ import (
 
 // defaultConfig is what a zero Config means.
 var defaultConfig = Config{
-	PeerTimeout:         30 * time.Second,
-	KeepAliveInterval:   10 * time.Second,
-	InitialStreamWindow: 256 << 10,
-	MaxStreamWindow:     16 << 20,
-	SessionWindow:       32 << 20,
-	MaxFramePayload:     32 << 10,
-	MaxIncomingStreams:  1024,
-	AcceptBacklog:       256,
+	PeerTimeout:          30 * time.Second,
+	KeepAliveInterval:    10 * time.Second,
+	InitialStreamWindow:  256 << 10,
+	MaxStreamWindow:      16 << 20,
+	SessionWindow:        32 << 20,
+	InitialSessionWindow: 1 << 20,
+	MaxFramePayload:      32 << 10,
+	MaxIncomingStreams:   1024,
+	AcceptBacklog:        256,
 }
 
 // A zero or nil Config means the defaults, field by field; each field left
@@ -40,25 +41,29 @@ func TestConfigDefaults(t *testing.T) {
 		{"KeepAliveInterval kept", &Config{PeerTimeout: 3 * time.Second, KeepAliveInterval: 2 * time.Second},
 			with(func(c *Config) { c.PeerTimeout, c.KeepAliveInterval = 3*time.Second, 2*time.Second })},
 		{"windows follow a large InitialStreamWindow", &Config{InitialStreamWindow: 64 << 20},
-			with(func(c *Config) { c.InitialStreamWindow, c.MaxStreamWindow, c.SessionWindow = 64<<20, 64<<20, 64<<20 })},
+			with(func(c *Config) {
+				c.InitialStreamWindow, c.MaxStreamWindow, c.SessionWindow, c.InitialSessionWindow = 64<<20, 64<<20, 64<<20, 64<<20
+			})},
+		{"InitialSessionWindow follows a small SessionWindow", &Config{SessionWindow: 512 << 10},
+			with(func(c *Config) { c.SessionWindow, c.InitialSessionWindow = 512<<10, 512<<10 })},
 		{"AcceptBacklog follows a small MaxIncomingStreams", &Config{MaxIncomingStreams: 4},
 			with(func(c *Config) { c.MaxIncomingStreams, c.AcceptBacklog = 4, 4 })},
 		{"lowest valid values", &Config{
 			PeerTimeout: 10 * time.Millisecond, KeepAliveInterval: time.Nanosecond,
-			InitialStreamWindow: 1 << 10, MaxStreamWindow: 1 << 10, SessionWindow: 1 << 10,
+			InitialStreamWindow: 1 << 10, MaxStreamWindow: 1 << 10, SessionWindow: 1 << 10, InitialSessionWindow: 1 << 10,
 			MaxFramePayload: 1 << 10, MaxIncomingStreams: 1, AcceptBacklog: 1,
 		}, Config{
 			PeerTimeout: 10 * time.Millisecond, KeepAliveInterval: time.Nanosecond,
-			InitialStreamWindow: 1 << 10, MaxStreamWindow: 1 << 10, SessionWindow: 1 << 10,
+			InitialStreamWindow: 1 << 10, MaxStreamWindow: 1 << 10, SessionWindow: 1 << 10, InitialSessionWindow: 1 << 10,
 			MaxFramePayload: 1 << 10, MaxIncomingStreams: 1, AcceptBacklog: 1,
 		}},
 		{"highest valid values", &Config{
 			PeerTimeout: math.MaxInt64, KeepAliveInterval: math.MaxInt64 - 1,
-			InitialStreamWindow: math.MaxInt32, MaxStreamWindow: math.MaxInt32, SessionWindow: math.MaxInt32,
+			InitialStreamWindow: math.MaxInt32, MaxStreamWindow: math.MaxInt32, SessionWindow: math.MaxInt32, InitialSessionWindow: math.MaxInt32,
 			MaxFramePayload: 1<<24 - 1, MaxIncomingStreams: math.MaxUint32, AcceptBacklog: math.MaxUint32,
 		}, Config{
 			PeerTimeout: math.MaxInt64, KeepAliveInterval: math.MaxInt64 - 1,
-			InitialStreamWindow: math.MaxInt32, MaxStreamWindow: math.MaxInt32, SessionWindow: math.MaxInt32,
+			InitialStreamWindow: math.MaxInt32, MaxStreamWindow: math.MaxInt32, SessionWindow: math.MaxInt32, InitialSessionWindow: math.MaxInt32,
 			MaxFramePayload: 1<<24 - 1, MaxIncomingStreams: math.MaxUint32, AcceptBacklog: math.MaxUint32,
 		}},
 	}
@@ -143,6 +148,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"MaxStreamWindow too large", Config{MaxStreamWindow: math.MaxInt32 + 1}, []string{"MaxStreamWindow"}, false},
 		{"SessionWindow below InitialStreamWindow", Config{InitialStreamWindow: 64 << 10, SessionWindow: 32 << 10}, []string{"SessionWindow"}, false},
 		{"SessionWindow too large", Config{SessionWindow: math.MaxUint32}, []string{"SessionWindow"}, false},
+		{"InitialSessionWindow too small", Config{InitialSessionWindow: 1<<10 - 1}, []string{"InitialSessionWindow"}, false},
+		{"InitialSessionWindow above SessionWindow", Config{SessionWindow: 1 << 20, InitialSessionWindow: 2 << 20}, []string{"InitialSessionWindow"}, false},
 		{"MaxFramePayload too small", Config{MaxFramePayload: 1<<10 - 1}, []string{"MaxFramePayload"}, false},
 		{"MaxFramePayload too large", Config{MaxFramePayload: 1 << 24}, []string{"MaxFramePayload"}, false},
 		{"AcceptBacklog above MaxIncomingStreams", Config{MaxIncomingStreams: 4, AcceptBacklog: 5}, []string{"AcceptBacklog"}, false},

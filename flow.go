@@ -48,11 +48,15 @@ func (w *recvWindow) advance() uint32 {
 // autoTune doubles the window, up to maxSize and within what grow allows,
 // when the current auto-tuning epoch consumed a large part of the window
 // within a few round trips: the window, not the reader, limits throughput.
-// Call it just before announcing an increment. grow is asked for the extra
-// bytes and reports whether the session budget grants them.
+// An epoch lasts until more than half the window was consumed. Call it just
+// before announcing an increment. grow is asked for the extra bytes and
+// reports whether the session budget grants them.
 func (w *recvWindow) autoTune(now time.Time, rtt time.Duration, maxSize uint64, grow func(extra uint64) bool) {
 	used := w.consumed - w.epochConsumed
-	if rtt > 0 && w.size < maxSize && used > w.size/2 {
+	if used <= w.size/2 {
+		return // too little to judge yet: the epoch goes on
+	}
+	if rtt > 0 && w.size < maxSize {
 		// The same rule as quic-go's auto-tuning: a window consumed within
 		// four round trips (scaled by the fraction used) is too small.
 		fraction := float64(used) / float64(w.size)

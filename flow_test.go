@@ -3,6 +3,7 @@ package twine
 import (
 	"context"
 	"io"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -44,6 +45,7 @@ func TestRecvWindowAutoTune(t *testing.T) {
 		{"half the window in 2 RTTs is still fast", 60, rtt, rtt, 1000, always, 200},
 		{"no RTT sample yet keeps the window", 100, 0, 0, 1000, always, 100},
 		{"the session budget can refuse", 100, rtt, rtt, 1000, func(uint64) bool { return false }, 100},
+		{"half the window is too little to judge", 50, rtt, rtt, 1000, always, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +53,11 @@ func TestRecvWindowAutoTune(t *testing.T) {
 			w.consumed = tt.consumed
 			w.autoTune(start.Add(tt.elapsed), tt.rtt, tt.maxSize, tt.grow)
 			require.Equal(t, tt.want, w.size)
+			if tt.consumed <= 50 {
+				require.Equal(t, start, w.epochStart, "the epoch goes on")
+				require.Zero(t, w.epochConsumed)
+				return
+			}
 			require.Equal(t, start.Add(tt.elapsed), w.epochStart, "a new epoch starts")
 			require.Equal(t, tt.consumed, w.epochConsumed)
 		})
@@ -166,4 +173,38 @@ func requireFlowControlError(t *testing.T, s *Session, peer *rawPeer) {
 	require.ErrorAs(t, err, &pe, "pending and later calls get the error")
 	goAway := peer.want(frame.TypeGoAway, "the peer is told")
 	require.Equal(t, mux.CodeFlowControl, goAway.Code)
+}
+
+// The session window starts at four stream windows and grows when the
+// reader consumes it within a few round trips, up to SessionWindow and no
+// further.
+func TestSessionWindowAutoTunes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const budget = 1 << 20
+		c, s, _, _ := newPair(t, nil, &Config{InitialStreamWindow: 64 << 10, SessionWindow: budget})
+		synctest.Wait() // the first PING's sample, 0 on the in-memory connection
+		// A path with a 10 ms round trip: fake time stands still while the
+		// data moves, so each window is consumed well within it.
+		s.ka.minRTT.Store(int64(10 * time.Millisecond))
+		require.Equal(t, uint64(256<<10), s.Stats().SessionWindow)
+
+		var wg sync.WaitGroup
+		for range 4 {
+			cs, ss := openPair(t, c, s)
+			wg.Go(func() {
+				_, err := cs.Write(make([]byte, 4<<20))
+				require.NoError(t, err)
+				require.NoError(t, cs.CloseWrite())
+			})
+			wg.Go(func() {
+				n, err := io.Copy(io.Discard, ss)
+				require.NoError(t, err)
+				require.Equal(t, int64(4<<20), n)
+			})
+		}
+		wg.Wait()
+		require.Equal(t, uint64(budget), s.Stats().SessionWindow, "grown to the budget, not beyond")
+		// All read, but up to half a window is credited back only later.
+		require.GreaterOrEqual(t, c.Stats().SessionCredit, uint64(budget/2), "the peer was granted the larger window")
+	})
 }

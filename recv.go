@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	pool "github.com/libp2p/go-buffer-pool"
 
@@ -337,6 +338,7 @@ func (s *Session) consumed(id uint32, n int, inc uint32) {
 	s.connRecvMu.Lock()
 	var connInc uint32
 	if s.connRecv.consumeDue(n) {
+		s.connRecv.autoTune(time.Now(), s.ka.recentMinRTT(), uint64(s.cfg.SessionWindow), func(uint64) bool { return true })
 		connInc = s.connRecv.advance()
 	}
 	s.connRecvMu.Unlock()

@@ -108,7 +108,7 @@ func newSession(conn net.Conn, cfgIn *Config, client bool) (*Session, error) {
 		drainWake:   make(chan struct{}),
 		done:        make(chan struct{}),
 		writeWake:   make(chan struct{}, 1),
-		connRecv:    newRecvWindow(cfg.SessionWindow, now),
+		connRecv:    newRecvWindow(cfg.InitialSessionWindow, now),
 	}
 	if client {
 		s.nextLocalID = 1
@@ -122,7 +122,7 @@ func newSession(conn net.Conn, cfgIn *Config, client bool) (*Session, error) {
 		{ID: frame.SettingInitialStreamWindow, Value: cfg.InitialStreamWindow},
 		{ID: frame.SettingMaxFramePayload, Value: cfg.MaxFramePayload},
 		{ID: frame.SettingInitialStreamCredit, Value: s.granted},
-		{ID: frame.SettingSessionWindow, Value: cfg.SessionWindow},
+		{ID: frame.SettingSessionWindow, Value: cfg.InitialSessionWindow},
 	})
 	s.sq.ctrlFrames = 1
 	s.startKeepalive()

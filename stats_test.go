@@ -24,8 +24,8 @@ func TestStats(t *testing.T) {
 
 		st := c.Stats()
 		require.Equal(t, 1, st.OpenStreams)
-		require.Equal(t, uint64(defaultSessionWindow), st.SessionWindow)
-		require.Equal(t, uint64(defaultSessionWindow), st.SessionCredit)
+		require.Equal(t, uint64(4*defaultInitialStreamWindow), st.SessionWindow, "the initial session window: four stream windows")
+		require.Equal(t, uint64(4<<10), st.SessionCredit, "the server's: four of its 1 KiB stream windows")
 		require.Equal(t, time.Second, st.SinceLastReceived, "nothing arrived in the last second")
 		require.Zero(t, st.FlowControlBlocked)
 

@@ -41,7 +41,7 @@ func newSettings(cfg *twine.Config) (settings, error) {
 		MaxIdleTimeout:                 quicIdleTimeout,
 		InitialStreamReceiveWindow:     uint64(c.InitialStreamWindow),
 		MaxStreamReceiveWindow:         uint64(c.MaxStreamWindow),
-		InitialConnectionReceiveWindow: uint64(c.SessionWindow),
+		InitialConnectionReceiveWindow: uint64(c.InitialSessionWindow),
 		MaxConnectionReceiveWindow:     uint64(c.SessionWindow),
 		MaxIncomingStreams:             int64(c.MaxIncomingStreams),
 		MaxIncomingUniStreams:          -1, // twine uses bidirectional streams only

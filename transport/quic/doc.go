@@ -49,7 +49,8 @@
 //	KeepAliveInterval    this package's PINGs; zero PeerTimeout/3
 //	InitialStreamWindow  InitialStreamReceiveWindow (default 256 KiB)
 //	MaxStreamWindow      MaxStreamReceiveWindow (default 16 MiB)
-//	SessionWindow        InitialConnectionReceiveWindow and MaxConnectionReceiveWindow (default 32 MiB)
+//	InitialSessionWindow InitialConnectionReceiveWindow (default 1 MiB)
+//	SessionWindow        MaxConnectionReceiveWindow (default 32 MiB)
 //	MaxIncomingStreams   MaxIncomingStreams (default 1024)
 //	MaxFramePayload      unused: QUIC sizes its own packets
 //	AcceptBacklog        unused: streams wait in quic-go until accepted, within MaxIncomingStreams

@@ -238,7 +238,7 @@ func TestConfigMapping(t *testing.T) {
 	require.Equal(t, 10*time.Second, set.keepAlive)
 	require.Equal(t, uint64(256<<10), set.quic.InitialStreamReceiveWindow)
 	require.Equal(t, uint64(16<<20), set.quic.MaxStreamReceiveWindow)
-	require.Equal(t, uint64(32<<20), set.quic.InitialConnectionReceiveWindow)
+	require.Equal(t, uint64(1<<20), set.quic.InitialConnectionReceiveWindow)
 	require.Equal(t, uint64(32<<20), set.quic.MaxConnectionReceiveWindow)
 	require.Equal(t, int64(1024), set.quic.MaxIncomingStreams)
 	require.Equal(t, quicIdleTimeout, set.quic.MaxIdleTimeout)
