@@ -41,8 +41,9 @@ func attackConfigWith(f func(c *Config)) Config {
 // Bounds the attack tests hold the victim to.
 const (
 	// recvSlackPerStream is the memory a stream may hold for unread data
-	// beyond the bytes themselves: buffer rounding and bookkeeping.
-	recvSlackPerStream = 1 << 10
+	// beyond the bytes themselves: the spare room of its last buffer (at
+	// most packChunk) and bookkeeping.
+	recvSlackPerStream = packChunk + 1<<10
 	// maxAllocsPerFrame bounds the allocations the victim makes for one
 	// received frame: the work per byte stays bounded whatever the flood.
 	maxAllocsPerFrame = 12

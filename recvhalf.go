@@ -81,7 +81,7 @@ func (h *recvHalf) deliver(buf []byte, fin bool) (discarded int) {
 		return len(buf)
 	}
 	if len(buf) > 0 {
-		h.segs = append(h.segs, buf)
+		h.storeLocked(buf)
 		h.buffered += len(buf)
 	}
 	if fin {
@@ -90,6 +90,41 @@ func (h *recvHalf) deliver(buf []byte, fin bool) (discarded int) {
 	h.wake.signalLocked()
 	h.mu.Unlock()
 	return 0
+}
+
+// packChunk is the largest buffer that small or oddly sized payloads are
+// packed into, and so about the most memory a stream holds beyond its
+// unread bytes.
+const packChunk = 4 << 10
+
+// storeLocked appends a payload, in a pooled buffer it takes over, to the
+// unread data. It fills the spare room of the last buffer first, so that a
+// stream of small frames costs about its bytes, not a buffer each. A
+// payload that fills its own buffer (bulk DATA) is kept as it is, without
+// a copy.
+func (h *recvHalf) storeLocked(buf []byte) {
+	p := buf
+	var lastCap int
+	if n := len(h.segs); n > h.head {
+		last := h.segs[n-1]
+		k := copy(last[len(last):cap(last)], p)
+		h.segs[n-1] = last[:len(last)+k]
+		p, lastCap = p[k:], cap(last)
+	}
+	// Buffers grow geometrically from the last one, up to packChunk, so
+	// that many small payloads take few buffers.
+	want := max(len(p), min(packChunk, 2*lastCap))
+	if len(p) == len(buf) && cap(buf) >= want && cap(buf)-len(buf) <= packChunk {
+		h.segs = append(h.segs, buf)
+		return
+	}
+	for len(p) > 0 {
+		chunk := pool.Get(min(want, max(packChunk, len(p))))
+		k := copy(chunk, p)
+		h.segs = append(h.segs, chunk[:k])
+		p, want = p[k:], packChunk
+	}
+	pool.Put(buf)
 }
 
 // read copies buffered data into p. It returns the bytes read, the stream

@@ -236,7 +236,7 @@ func (s *Session) fillLocked(b *batch) (closing bool) {
 		return true
 	}
 	budget := maxBatchBytes
-	idle := 0 // streams popped in a row that gave no frame
+	idle := 0 // streams popped in a row that gave no frame and went back in the list
 	for q.readyHead < len(q.ready) && budget > 0 && len(b.segs) < maxBatchFrames && idle < len(q.ready)-q.readyHead {
 		st := q.ready[q.readyHead]
 		q.ready[q.readyHead] = nil
@@ -251,8 +251,8 @@ func (s *Session) fillLocked(b *batch) (closing bool) {
 			})
 			b.segs = append(b.segs, segment{end: len(b.scratch), payload: chunk, st: st, fin: flags&frame.FlagFIN != 0})
 			b.frames++
-		} else {
-			idle++
+		} else if more {
+			idle++ // back in the list without a frame: count it to stop cycling
 		}
 		if more {
 			q.ready = append(q.ready, st)

@@ -104,3 +104,22 @@ func TestWritesTakeTurns(t *testing.T) {
 		require.Equal(t, "c", string(got), "nothing of the late Write was sent")
 	})
 }
+
+// Streams with nothing to send ahead of one with data and credit must not
+// stop the write loop from serving it.
+func TestFillServesStreamBehindIdleOnes(t *testing.T) {
+	s := &Session{}
+	s.sq.maxPayload = 1 << 10
+	s.sq.connCredit.avail = 1 << 20
+	idle1 := newStream(s, 1, 0, 1<<10)
+	idle2 := newStream(s, 3, 0, 1<<10)
+	busy := newStream(s, 5, 1<<10, 1<<10)
+	for _, st := range []*Stream{idle1, idle2, busy} {
+		st.send.startWrite(make([]byte, 100))
+		s.enqueueLocked(st)
+	}
+	var b batch
+	s.fillLocked(&b)
+	require.Len(t, b.segs, 1, "the stream with data and credit gets its frame")
+	require.Equal(t, uint32(5), b.segs[0].st.id)
+}
