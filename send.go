@@ -179,15 +179,23 @@ func (s *Session) writeLoop() {
 
 // writeBatch makes one connection write of what is queued, if it can take
 // the writer role. A Write calls it with its stream, which it queues first:
-// the Write then sends its own data (and whatever else is queued, in turn)
-// without a hand-off to the write loop. The write loop calls it with nil.
+// when nothing else is queued, the Write then sends its own data without a
+// hand-off to the write loop. The write loop calls it with nil.
 // It reports whether it wrote, and whether writing is over for the session
 // (closing with nothing left to flush, or a failed write).
 func (s *Session) writeBatch(own *Stream) (wrote, over bool) {
 	b := &s.batch
 	s.sendMu.Lock()
 	if own != nil {
+		// Only a lone sender writes for itself: with other frames queued,
+		// the write loop serves everyone in turn.
+		others := len(s.sq.ctrl) > 0 || s.sq.readyHead < len(s.sq.ready)
 		s.enqueueLocked(own)
+		if others && !s.sq.writing {
+			s.sendMu.Unlock()
+			s.wakeWriter()
+			return false, false
+		}
 	}
 	if s.sq.writing {
 		s.sendMu.Unlock()

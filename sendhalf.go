@@ -42,13 +42,14 @@ type sendHalf struct {
 
 	queued   bool  // in the write loop's ready list; guarded by Session.sendMu
 	writing  bool  // a Write is in progress: Writes take turns
-	turn     waker // a Write waiting for its turn
-	wake     waker // the Write in progress: progress, or a change of state
+	turn     waker // the Writes waiting for their turn
+	wake     waker // the Write in progress (its only waiter): progress, or a change of state
 	deadline deadline
 }
 
-func (h *sendHalf) init(credit uint32) {
+func (h *sendHalf) init(credit uint32, wakers *sync.Pool) {
 	h.credit.avail = uint64(credit)
+	h.wake.pool = wakers
 }
 
 // beginWrite waits for the Writes before this one to finish, or for done
@@ -72,10 +73,12 @@ func (h *sendHalf) beginWrite(done func() <-chan struct{}) bool {
 	return true
 }
 
-// endWrite lets the next Write go.
+// endWrite lets the next Write go. The Write in progress was wake's only
+// waiter: its channel goes back to the pool, so an idle stream holds none.
 func (h *sendHalf) endWrite() {
 	h.mu.Lock()
 	h.writing = false
+	h.wake.releaseLocked()
 	h.turn.signalLocked()
 	h.mu.Unlock()
 }

@@ -20,7 +20,7 @@ func TestWriteFullyTakenSucceedsDespiteLaterAbort(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var h sendHalf
-			h.init(1 << 20)
+			h.init(1<<20, newWakePool())
 			p := []byte("hello")
 			h.startWrite(p)
 			chunk, flags, ok, more := h.take(1<<10, 1<<20)
@@ -44,7 +44,7 @@ func TestWriteFullyTakenSucceedsDespiteLaterAbort(t *testing.T) {
 // A Write cut short keeps only what was taken, and reports the error.
 func TestWritePartlyTakenFailsOnAbort(t *testing.T) {
 	var h sendHalf
-	h.init(3)
+	h.init(3, newWakePool())
 	p := []byte("hello")
 	h.startWrite(p)
 	chunk, _, ok, more := h.take(1<<10, 1<<20)

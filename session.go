@@ -61,6 +61,7 @@ type Session struct {
 	sq        sendQueue
 	writeWake chan struct{} // cap 1
 	batch     batch         // the connection write being made; owned by the writer role (sq.writing)
+	wakers    *sync.Pool    // token channels for the streams' Writes
 
 	connRecvMu   sync.Mutex
 	connRecv     recvWindow   // the session window we grant the peer
@@ -108,6 +109,7 @@ func newSession(conn net.Conn, cfgIn *Config, client bool) (*Session, error) {
 		drainWake:   make(chan struct{}),
 		done:        make(chan struct{}),
 		writeWake:   make(chan struct{}, 1),
+		wakers:      newWakePool(),
 		connRecv:    newRecvWindow(cfg.InitialSessionWindow, now),
 	}
 	if client {

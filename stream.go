@@ -24,7 +24,7 @@ var _ mux.Stream = (*Stream)(nil)
 
 func newStream(s *Session, id uint32, sendCredit, recvWindow uint32) *Stream {
 	st := &Stream{id: id, sess: s}
-	st.send.init(sendCredit)
+	st.send.init(sendCredit, s.wakers)
 	st.recv.init(recvWindow, time.Now())
 	return st
 }
@@ -91,6 +91,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 	}
 	h.startWrite(p)
 	h.mu.Unlock()
+	direct := len(p) >= directWriteMin
+	if !direct {
+		st.sess.schedule(st)
+	}
 
 	for {
 		done, err := h.progress(st.id, len(p))
@@ -101,10 +105,13 @@ func (st *Stream) Write(p []byte) (int, error) {
 			err = st.writeDeadlineError()
 		}
 		if err == nil {
-			// Send it ourselves when nobody else is writing; else wait
-			// for the writer to take it, or for credit.
-			if wrote, _ := st.sess.writeBatch(st); wrote {
-				continue
+			// A large Write sends its data itself when nobody else is
+			// writing; else it waits for the writer to take it, or for
+			// credit.
+			if direct {
+				if wrote, _ := st.sess.writeBatch(st); wrote {
+					continue
+				}
 			}
 			if err = st.waitWrite(); err == nil {
 				continue
@@ -143,6 +150,13 @@ func (st *Stream) waitWrite() error {
 		return st.writeDeadlineError()
 	}
 }
+
+// directWriteMin is the smallest Write that makes its own connection write
+// when nobody else is writing. Bulk writers gain from skipping the hand-off
+// to the write loop; small messages do not, and leaving them to the write
+// loop keeps their latency low (measured in bench/compare: 64 B ping-pong
+// p50 24 µs through the write loop, 36 µs written directly).
+const directWriteMin = 8 << 10
 
 func (st *Stream) writeDeadlineError() error {
 	return &mux.DeadlineError{StreamID: uint64(st.id), Op: "write"}
