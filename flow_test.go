@@ -182,10 +182,13 @@ func TestSessionWindowAutoTunes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const budget = 1 << 20
 		c, s, _, _ := newPair(t, nil, &Config{InitialStreamWindow: 64 << 10, SessionWindow: budget})
-		synctest.Wait() // the first PING's sample, 0 on the in-memory connection
-		// A path with a 10 ms round trip: fake time stands still while the
-		// data moves, so each window is consumed well within it.
+		synctest.Wait()
+		// A path with a 10 ms round trip, sampled enough that window
+		// updates ask for no more (on the in-memory connection they would
+		// measure 0): fake time stands still while the data moves, so each
+		// window is consumed well within it.
 		s.ka.minRTT.Store(int64(10 * time.Millisecond))
+		s.ka.samples.Store(eagerRTTSamples)
 		require.Equal(t, uint64(256<<10), s.Stats().SessionWindow)
 
 		var wg sync.WaitGroup

@@ -17,6 +17,11 @@ const (
 	// newer, larger sample replaces it, so that a path whose delay grew is
 	// seen within this time.
 	minRTTLifetime = 10 * time.Second
+	// eagerRTTSamples is how many samples window updates ask for without
+	// waiting rttSampleInterval, so that the minimum is known early.
+	eagerRTTSamples = 4
+	// startupPing is the id of the PING sent as the session starts.
+	startupPing = 1
 )
 
 // keepalive holds the session's liveness state: when a frame last arrived,
@@ -30,6 +35,7 @@ type keepalive struct {
 	// delay without the queueing that bulk transfers add to samples.
 	minRTT   atomic.Int64 // nanoseconds; 0 before the first sample
 	minRTTAt atomic.Int64 // nanoseconds since session start
+	samples  atomic.Int64 // RTT samples taken
 
 	pingMu   sync.Mutex
 	timer    *time.Timer // nil when detection is off; guarded by Session.mu
@@ -50,8 +56,8 @@ func (s *Session) sinceStart() time.Duration { return time.Since(s.start) }
 // markAlive records that a frame arrived.
 func (s *Session) markAlive() { s.ka.lastRecv.Store(int64(s.sinceStart())) }
 
-// startKeepalive arms the liveness timer, and sends the first PING, whose
-// ACK gives the first RTT sample.
+// startKeepalive arms the liveness timer, and sends the first PING. Its
+// round trip includes the peer's start-up, so it is no RTT sample.
 func (s *Session) startKeepalive() {
 	s.sendInternalPing()
 	if s.cfg.PeerTimeout > 0 {
@@ -100,9 +106,10 @@ func (s *Session) sendInternalPing() {
 	s.queuePing(false, data)
 }
 
-// maybeSampleRTT sends an RTT PING when the last sample is getting old.
+// maybeSampleRTT sends an RTT PING when the last sample is getting old, or
+// while there are few.
 func (s *Session) maybeSampleRTT() {
-	if s.sinceStart()-time.Duration(s.ka.lastSample.Load()) >= rttSampleInterval {
+	if s.ka.samples.Load() < eagerRTTSamples || s.sinceStart()-time.Duration(s.ka.lastSample.Load()) >= rttSampleInterval {
 		s.sendInternalPing()
 	}
 }
@@ -148,7 +155,9 @@ func (s *Session) handlePingAck(data [8]byte) {
 		return
 	}
 	rtt := now - w.sent
-	s.ka.updateRTT(rtt, now)
+	if id != startupPing {
+		s.ka.updateRTT(rtt, now)
+	}
 	if w.done != nil {
 		w.done <- rtt // buffered, and sent to once
 	}
@@ -156,6 +165,7 @@ func (s *Session) handlePingAck(data [8]byte) {
 
 // updateRTT takes an RTT sample. It runs on the read loop only.
 func (k *keepalive) updateRTT(sample, now time.Duration) {
+	k.samples.Add(1)
 	k.lastSample.Store(int64(now))
 	if m := time.Duration(k.minRTT.Load()); m == 0 || sample <= m || now-time.Duration(k.minRTTAt.Load()) > minRTTLifetime {
 		k.minRTT.Store(int64(sample))

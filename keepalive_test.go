@@ -163,3 +163,16 @@ func TestRecentMinRTT(t *testing.T) {
 	k.updateRTT(200*time.Millisecond, 3*time.Second+minRTTLifetime+time.Millisecond)
 	require.Equal(t, 200*time.Millisecond, k.recentMinRTT(), "then the path's delay grew: the newer sample replaces it")
 }
+
+// The session's first PING measures the peer's start-up, not the path: it
+// is no RTT sample, so it cannot size the windows. Later PINGs are.
+func TestStartupPingIsNoRTTSample(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _, _, _ := newPair(t, nil, nil)
+		synctest.Wait() // the first PING is answered
+		require.Zero(t, c.ka.samples.Load())
+		_, err := c.Ping(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, int64(1), c.ka.samples.Load())
+	})
+}
