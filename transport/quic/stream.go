@@ -77,6 +77,7 @@ type Stream struct {
 	recvMu    sync.Mutex
 	recvState recvState
 	recvCode  mux.ErrorCode // in recvReset and recvPeerReset
+	resetRead bool          // a Read returned the peer's reset: it stands, though quic-go says io.EOF later
 }
 
 var _ mux.Stream = (*Stream)(nil)
@@ -108,7 +109,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 
 func (st *Stream) readErr(err error) error {
 	st.recvMu.Lock()
-	state, resetCode := st.recvState, st.recvCode
+	state, resetCode, resetRead := st.recvState, st.recvCode, st.resetRead
 	st.recvMu.Unlock()
 	if qErr, ok := errors.AsType[*quicgo.StreamError](err); ok {
 		code := muxCode(uint64(qErr.ErrorCode))
@@ -119,6 +120,9 @@ func (st *Stream) readErr(err error) error {
 			// The peer's RESET_STREAM: in this package's wire format only
 			// its Reset sends one.
 			st.abortByPeer(code)
+			st.recvMu.Lock()
+			st.resetRead = true
+			st.recvMu.Unlock()
 			return &mux.StreamError{StreamID: st.id, Code: code, Remote: true}
 		case state == recvClosed:
 			return st.closedReadErr()
@@ -128,12 +132,17 @@ func (st *Stream) readErr(err error) error {
 		return &mux.StreamError{StreamID: st.id, Code: code}
 	}
 	if err == io.EOF {
-		// The FIN was read before the local close or reset.
+		// The FIN was read before the local close or reset; or quic-go,
+		// having returned the peer's reset once, reports the stream's end
+		// as io.EOF: the reset stands.
 		switch state {
 		case recvClosed:
 			return st.closedReadErr()
 		case recvReset:
 			return &mux.StreamError{StreamID: st.id, Code: resetCode}
+		}
+		if resetRead {
+			return &mux.StreamError{StreamID: st.id, Code: resetCode, Remote: true}
 		}
 		return io.EOF
 	}

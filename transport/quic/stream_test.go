@@ -445,3 +445,12 @@ func TestLargeTransfer(t *testing.T) {
 	require.True(t, bytes.Equal(data, gotS), "client to server")
 	require.True(t, bytes.Equal(data, gotC), "server to client")
 }
+
+// quic-go may answer a Read after the peer's reset with io.EOF once it has
+// returned the reset error: the reset stands for every later Read. A FIN
+// read without a reset is still io.EOF.
+func TestPeerResetStandsAfterQuicGoSaysEOF(t *testing.T) {
+	st := &Stream{id: 4, recvState: recvPeerReset, recvCode: 7, resetRead: true}
+	require.Equal(t, &mux.StreamError{StreamID: 4, Code: 7, Remote: true}, st.readErr(io.EOF))
+	require.Equal(t, io.EOF, (&Stream{id: 4}).readErr(io.EOF))
+}
