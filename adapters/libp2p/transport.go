@@ -44,6 +44,7 @@ func (t *Transport) NewConn(nc net.Conn, isServer bool, scope network.PeerScope)
 			return nil, fmt.Errorf("twine: reserving the session's receive budget of at least %d bytes: %w", cfg.InitialStreamWindow, err)
 		}
 		cfg.SessionWindow = granted
+		cfg.InitialSessionWindow = min(cfg.InitialSessionWindow, granted)
 		mem.reserved = int(granted)
 	}
 
