@@ -96,6 +96,11 @@ func (e *SessionError) Error() string {
 		who = "by peer"
 	}
 	msg := fmt.Sprintf("twine: session closed %s (%v)", who, e.Code)
+	if e.Code == CodeNoError && e.Err != nil {
+		// No GOAWAY said why: the cause does; "(no error)" would read
+		// as a graceful close.
+		msg = "twine: session closed " + who
+	}
 	if e.Reason != "" {
 		msg += ": " + e.Reason
 	}
