@@ -119,7 +119,7 @@ func (h *recvHalf) storeLocked(buf []byte) {
 		return
 	}
 	for len(p) > 0 {
-		chunk := pool.Get(min(want, max(packChunk, len(p))))
+		chunk := pool.Get(min(want, packChunk))
 		k := copy(chunk, p)
 		h.segs = append(h.segs, chunk[:k])
 		p, want = p[k:], packChunk

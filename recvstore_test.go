@@ -39,7 +39,7 @@ func TestSmallDataFramesStayWithinBudget(t *testing.T) {
 
 // Payloads of every kind of size come back out in order, byte for byte,
 // whatever the reads; bulk payloads that fill their buffer are kept without
-// a copy.
+// a copy, and the buffers waste at most packChunk.
 func TestRecvStorePacksInOrder(t *testing.T) {
 	var h recvHalf
 	h.init(1<<30, time.Now())
@@ -67,6 +67,13 @@ func TestRecvStorePacksInOrder(t *testing.T) {
 		} else {
 			require.Zero(t, h.deliver(buf, false))
 		}
+		h.mu.Lock()
+		spare := 0
+		for _, seg := range h.segs[h.head:] {
+			spare += cap(seg) - len(seg)
+		}
+		h.mu.Unlock()
+		require.LessOrEqual(t, spare, packChunk, "only the last buffer has room to spare, at most packChunk")
 		if i%3 == 0 { // read some now and then, in odd sizes
 			p := make([]byte, rng.IntN(50<<10))
 			n, _, err := h.read(1, p, func(*recvWindow) {})

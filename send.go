@@ -191,7 +191,7 @@ func (s *Session) writeBatch(own *Stream) (wrote, over bool) {
 		// the write loop serves everyone in turn.
 		others := len(s.sq.ctrl) > 0 || s.sq.readyHead < len(s.sq.ready)
 		s.enqueueLocked(own)
-		if others && !s.sq.writing {
+		if others {
 			s.sendMu.Unlock()
 			s.wakeWriter()
 			return false, false
