@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/internal/memconn"
@@ -109,7 +111,7 @@ func TestNegativePeerTimeoutSessionOutlivesSilentPeer(t *testing.T) {
 		cfg := &Config{PeerTimeout: -1}
 		c, s, _, sc := newPair(t, cfg, cfg)
 		cs, _ := openPair(t, c, s)
-		read := goRead(cs, 1)
+		read := calltest.ReadFull(cs, 1)
 		sc.Freeze()
 		time.Sleep(24 * time.Hour)
 		requireBlocked(t, read, "a Read from a frozen peer with detection off")

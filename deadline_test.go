@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -24,21 +26,6 @@ func deadlinePair(t *testing.T) (cs, ss *Stream) {
 	cfg := &Config{InitialStreamWindow: deadlineWindow}
 	c, s, _, _ := newPair(t, cfg, cfg)
 	return openPair(t, c, s)
-}
-
-// awaitResult waits at most limit of fake time for a call to return, and
-// returns its result with the fake time elapsed since start.
-func awaitResult(t *testing.T, ch <-chan result, start time.Time, limit time.Duration, why string) (result, time.Duration) {
-	t.Helper()
-	timeout := time.NewTimer(limit)
-	defer timeout.Stop()
-	select {
-	case r := <-ch:
-		return r, time.Since(start)
-	case <-timeout.C:
-		t.Fatalf("%s: still blocked %v after the start", why, time.Since(start))
-		return result{}, 0
-	}
 }
 
 // requireDeadlineError asserts err is what net.Conn returns when a
@@ -61,29 +48,29 @@ func requireDeadlineError(t *testing.T, err error, st *Stream, op string) {
 // window to a peer that does not read), set sets the op's own deadline.
 type deadlineOp struct {
 	name  string // "read" or "write"
-	start func(st *Stream) <-chan result
+	start func(st *Stream) <-chan calltest.Result
 	set   func(st *Stream, t time.Time) error
 }
 
 var deadlineOps = []deadlineOp{
 	{
 		name:  "read",
-		start: func(st *Stream) <-chan result { return goRead(st, 1) },
+		start: func(st *Stream) <-chan calltest.Result { return calltest.ReadFull(st, 1) },
 		set:   (*Stream).SetReadDeadline,
 	},
 	{
 		name:  "write",
-		start: func(st *Stream) <-chan result { return goWrite(st, randomBytes(1<<20)) },
+		start: func(st *Stream) <-chan calltest.Result { return calltest.Write(st, randomBytes(1<<20)) },
 		set:   (*Stream).SetWriteDeadline,
 	},
 	{
 		name:  "read via SetDeadline",
-		start: func(st *Stream) <-chan result { return goRead(st, 1) },
+		start: func(st *Stream) <-chan calltest.Result { return calltest.ReadFull(st, 1) },
 		set:   (*Stream).SetDeadline,
 	},
 	{
 		name:  "write via SetDeadline",
-		start: func(st *Stream) <-chan result { return goWrite(st, randomBytes(1<<20)) },
+		start: func(st *Stream) <-chan calltest.Result { return calltest.Write(st, randomBytes(1<<20)) },
 		set:   (*Stream).SetDeadline,
 	},
 }
@@ -122,7 +109,7 @@ func testDeadlineSetWhileBlocked(t *testing.T, earlier bool) {
 	const wait = 3 * time.Second
 	for _, o := range deadlineOps {
 		// setup returns a stream whose call o has started and is blocked.
-		setup := func(t *testing.T) (cs *Stream, ch <-chan result, start time.Time) {
+		setup := func(t *testing.T) (cs *Stream, ch <-chan calltest.Result, start time.Time) {
 			cs, _ = deadlinePair(t)
 			start = time.Now()
 			if earlier {
@@ -139,8 +126,8 @@ func testDeadlineSetWhileBlocked(t *testing.T, earlier bool) {
 				requireBlocked(t, ch, "the "+o.op()+" before its new deadline")
 				r, elapsed := awaitResult(t, ch, start, 2*wait, "the "+o.op()+" whose deadline was set while it blocked")
 				require.Equal(t, wait, elapsed, "the %s must fail exactly when its deadline passes", o.op())
-				requireDeadlineError(t, r.err, cs, o.op())
-				require.Equal(t, o.wantN(), r.n, "bytes reported by the timed-out %s", o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
+				require.Equal(t, o.wantN(), r.N, "bytes reported by the timed-out %s", o.op())
 			})
 		})
 		t.Run(o.name+"/past", func(t *testing.T) {
@@ -149,8 +136,8 @@ func testDeadlineSetWhileBlocked(t *testing.T, earlier bool) {
 				require.NoError(t, o.set(cs, start.Add(-time.Second)))
 				r, elapsed := awaitResult(t, ch, start, wait, "the "+o.op()+" whose deadline was set in the past while it blocked")
 				require.Zero(t, elapsed, "a deadline in the past must wake the blocked %s at once", o.op())
-				requireDeadlineError(t, r.err, cs, o.op())
-				require.Equal(t, o.wantN(), r.n, "bytes reported by the timed-out %s", o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
+				require.Equal(t, o.wantN(), r.N, "bytes reported by the timed-out %s", o.op())
 			})
 		})
 	}
@@ -169,8 +156,8 @@ func TestDeadlineSetBeforeCall(t *testing.T) {
 				requireBlocked(t, ch, "the "+o.op()+" before its deadline")
 				r, elapsed := awaitResult(t, ch, start, time.Minute, "the "+o.op()+" with a deadline")
 				require.Equal(t, time.Second, elapsed, "the %s must fail exactly at its deadline", o.op())
-				requireDeadlineError(t, r.err, cs, o.op())
-				require.Equal(t, o.wantN(), r.n, "bytes reported by the timed-out %s", o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
+				require.Equal(t, o.wantN(), r.N, "bytes reported by the timed-out %s", o.op())
 			})
 		})
 	}
@@ -187,8 +174,8 @@ func TestDeadlineInThePastFailsAtOnce(t *testing.T) {
 				require.NoError(t, o.set(cs, start.Add(-time.Second)))
 				r, elapsed := awaitResult(t, o.start(cs), start, time.Minute, "the "+o.op()+" with a past deadline")
 				require.Zero(t, elapsed, "a %s with a past deadline must not block", o.op())
-				requireDeadlineError(t, r.err, cs, o.op())
-				require.Zero(t, r.n, "a %s with a past deadline transfers nothing", o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
+				require.Zero(t, r.N, "a %s with a past deadline transfers nothing", o.op())
 
 				// A small Write that needs no credit still fails.
 				if o.op() == "write" {
@@ -249,7 +236,7 @@ func TestDeadlineZeroDisables(t *testing.T) {
 				start := time.Now()
 				require.NoError(t, o.set(cs, start.Add(time.Second)))
 				r, _ := awaitResult(t, o.start(cs), start, time.Minute, "the first "+o.op())
-				requireDeadlineError(t, r.err, cs, o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
 				require.NoError(t, o.set(cs, time.Time{}))
 				ch := o.start(cs)
 				time.Sleep(time.Minute)
@@ -270,20 +257,20 @@ func TestDeadlineExtendedAfterExpiry(t *testing.T) {
 				require.NoError(t, o.set(cs, start.Add(time.Second)))
 				r, elapsed := awaitResult(t, o.start(cs), start, time.Minute, "the first "+o.op())
 				require.Equal(t, time.Second, elapsed)
-				requireDeadlineError(t, r.err, cs, o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
 
 				start = time.Now()
 				r, elapsed = awaitResult(t, o.start(cs), start, time.Minute, "a "+o.op()+" after the deadline passed")
 				require.Zero(t, elapsed, "a %s after the deadline passed must fail at once", o.op())
-				requireDeadlineError(t, r.err, cs, o.op())
-				require.Zero(t, r.n, "a %s after the deadline passed transfers nothing", o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
+				require.Zero(t, r.N, "a %s after the deadline passed transfers nothing", o.op())
 
 				require.NoError(t, o.set(cs, start.Add(2*time.Second)))
 				ch := o.start(cs)
 				requireBlocked(t, ch, "a "+o.op()+" after the deadline was extended")
 				r, elapsed = awaitResult(t, ch, start, time.Minute, "a "+o.op()+" after the deadline was extended")
 				require.Equal(t, 2*time.Second, elapsed, "the %s must fail exactly at the extended deadline", o.op())
-				requireDeadlineError(t, r.err, cs, o.op())
+				requireDeadlineError(t, r.Err, cs, o.op())
 			})
 		})
 	}
@@ -296,16 +283,16 @@ func TestSetDeadlineSetsBoth(t *testing.T) {
 		cs, _ := deadlinePair(t)
 		start := time.Now()
 		require.NoError(t, cs.SetDeadline(start.Add(time.Second)))
-		read, write := goRead(cs, 1), goWrite(cs, randomBytes(1<<20))
+		read, write := calltest.ReadFull(cs, 1), calltest.Write(cs, randomBytes(1<<20))
 		rr, elapsed := awaitResult(t, read, start, time.Minute, "Read")
 		require.Equal(t, time.Second, elapsed, "the Read must fail at the deadline SetDeadline set")
-		requireDeadlineError(t, rr.err, cs, "read")
+		requireDeadlineError(t, rr.Err, cs, "read")
 		wr, elapsed := awaitResult(t, write, start, time.Minute, "Write")
 		require.Equal(t, time.Second, elapsed, "the Write must fail at the deadline SetDeadline set")
-		requireDeadlineError(t, wr.err, cs, "write")
+		requireDeadlineError(t, wr.Err, cs, "write")
 
 		require.NoError(t, cs.SetDeadline(time.Time{}))
-		read, write = goRead(cs, 1), goWrite(cs, randomBytes(1<<20))
+		read, write = calltest.ReadFull(cs, 1), calltest.Write(cs, randomBytes(1<<20))
 		time.Sleep(time.Minute)
 		requireBlocked(t, read, "a Read after SetDeadline(zero)")
 		requireBlocked(t, write, "a Write after SetDeadline(zero)")
@@ -331,12 +318,12 @@ func TestWriteDeadlineSendsOnlyWhatItReports(t *testing.T) {
 
 		// Reading returned the stream's credit: a Write that kept its
 		// unsent bytes would now send them.
-		more := goRead(ss, 1)
+		more := calltest.ReadFull(ss, 1)
 		time.Sleep(time.Minute)
 		requireBlocked(t, more, "a Read after the n bytes: nothing more may arrive")
 		require.NoError(t, cs.CloseWrite())
 		r := requireDone(t, more, "a Read after the writer's CloseWrite")
-		require.Equal(t, io.EOF, r.err, "after the n bytes the peer must see FIN, not more data (read %d bytes)", r.n)
+		require.Equal(t, io.EOF, r.Err, "after the n bytes the peer must see FIN, not more data (read %d bytes)", r.N)
 	})
 }
 
@@ -352,13 +339,13 @@ func TestStreamWorksAfterDeadlineError(t *testing.T) {
 			requireDeadlineError(t, err, cs, "read")
 
 			require.NoError(t, cs.SetReadDeadline(time.Now().Add(time.Minute)))
-			read := goRead(cs, 5)
+			read := calltest.ReadFull(cs, 5)
 			requireBlocked(t, read, "a Read after the deadline was extended")
 			_, err = ss.Write([]byte("later"))
 			require.NoError(t, err)
 			r := requireDone(t, read, "a Read after data arrived")
-			require.NoError(t, r.err, "the Read after the deadline was extended")
-			require.Equal(t, 5, r.n)
+			require.NoError(t, r.Err, "the Read after the deadline was extended")
+			require.Equal(t, 5, r.N)
 		})
 	})
 	t.Run("write", func(t *testing.T) {
@@ -371,7 +358,7 @@ func TestStreamWorksAfterDeadlineError(t *testing.T) {
 
 			require.NoError(t, cs.SetWriteDeadline(time.Time{}))
 			second := randomBytes(100 << 10)
-			write := goWrite(cs, second)
+			write := calltest.Write(cs, second)
 			requireBlocked(t, write, "a Write while the peer has not read")
 			got := make([]byte, n+len(second))
 			_, err = io.ReadFull(ss, got)
@@ -379,8 +366,8 @@ func TestStreamWorksAfterDeadlineError(t *testing.T) {
 			require.Equal(t, first[:n], got[:n], "the timed-out Write's n bytes")
 			require.Equal(t, second, got[n:], "the next Write's bytes follow at once")
 			r := requireDone(t, write, "the Write after the peer read")
-			require.NoError(t, r.err)
-			require.Equal(t, len(second), r.n)
+			require.NoError(t, r.Err)
+			require.Equal(t, len(second), r.N)
 		})
 	})
 }

@@ -268,7 +268,7 @@ func TestStalledFrameEndsSession(t *testing.T) {
 						}
 					}()
 				}
-				r, elapsed := awaitCall(t, read, start, time.Minute, "a Read while a frame stalls")
+				r, elapsed := awaitResult(t, read, start, time.Minute, "a Read while a frame stalls")
 				require.ErrorIs(t, r.err, mux.ErrPeerUnresponsive)
 				require.ErrorIs(t, a.victim.Err(), mux.ErrPeerUnresponsive)
 				require.GreaterOrEqual(t, elapsed, attackConfig.PeerTimeout)

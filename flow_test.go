@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/frame"
@@ -82,7 +84,7 @@ func TestStreamWindowBlocksOnlyThatStream(t *testing.T) {
 		cfg := &Config{InitialStreamWindow: 64 << 10, SessionWindow: 1 << 20}
 		c, s, _, _ := newPair(t, cfg, cfg)
 		stuck, stuckPeer := openPair(t, c, s)
-		w := goWrite(stuck, randomBytes(1<<20))
+		w := calltest.Write(stuck, randomBytes(1<<20))
 		requireBlocked(t, w, "a Write past the window of a stream nobody reads")
 		stuckPeer.recv.mu.Lock()
 		buffered := stuckPeer.recv.buffered
@@ -92,19 +94,19 @@ func TestStreamWindowBlocksOnlyThatStream(t *testing.T) {
 		// Eight times the session window on another stream: it flows.
 		cs, ss := openPair(t, c, s)
 		data := randomBytes(8 << 20)
-		w2 := goWrite(cs, data)
+		w2 := calltest.Write(cs, data)
 		got := make([]byte, len(data))
 		_, err := io.ReadFull(ss, got)
 		require.NoError(t, err)
 		require.Equal(t, data, got)
-		require.NoError(t, requireDone(t, w2, "the other stream's Write").err)
+		require.NoError(t, requireDone(t, w2, "the other stream's Write").Err)
 		requireBlocked(t, w, "the first Write, still")
 
 		// Reading the stuck stream releases its writer.
 		rest := make([]byte, 1<<20)
 		_, err = io.ReadFull(stuckPeer, rest)
 		require.NoError(t, err)
-		require.NoError(t, requireDone(t, w, "the first Write once read").err)
+		require.NoError(t, requireDone(t, w, "the first Write once read").Err)
 	})
 }
 

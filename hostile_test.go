@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/frame"
@@ -413,7 +415,7 @@ func TestZeroWindowHoldBlocksWritersWithinWindows(t *testing.T) {
 		a := newAttack(t, cfg, frame.Setting{ID: frame.SettingInitialStreamWindow, Value: window})
 		reader := a.readPeer()
 
-		writes := make(chan result, streams)
+		writes := make(chan calltest.Result, streams)
 		go func() {
 			for {
 				st, err := a.victim.AcceptStream(context.Background())
@@ -423,11 +425,11 @@ func TestZeroWindowHoldBlocksWritersWithinWindows(t *testing.T) {
 				go func() {
 					st.SetWriteDeadline(time.Now().Add(5 * time.Second))
 					if _, err := io.ReadFull(st, make([]byte, window)); err != nil {
-						writes <- result{0, err}
+						writes <- calltest.Result{Err: err}
 						return
 					}
 					n, err := st.Write(make([]byte, 4*window))
-					writes <- result{n, err}
+					writes <- calltest.Result{N: n, Err: err}
 				}()
 			}
 		}()
@@ -455,9 +457,9 @@ func TestZeroWindowHoldBlocksWritersWithinWindows(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		for range streams {
 			r := <-writes
-			require.Equal(t, window, r.n, "a timed-out Write reports the bytes sent")
+			require.Equal(t, window, r.N, "a timed-out Write reports the bytes sent")
 			var de *mux.DeadlineError
-			require.ErrorAs(t, r.err, &de)
+			require.ErrorAs(t, r.Err, &de)
 		}
 		require.False(t, a.victim.IsClosed(), "a peer that does not read is not a dead peer: %v", a.victim.Err())
 		require.Equal(t, streams*window, reader.saw().dataBytes, "nothing beyond the windows was sent")

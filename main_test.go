@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -54,45 +54,21 @@ func openPair(t *testing.T, c, s *Session) (cs, ss *Stream) {
 	return st.(*Stream), acc.(*Stream)
 }
 
-// result is what a Read or Write run in a goroutine returned.
-type result struct {
-	n   int
-	err error
-}
-
-func goRead(st net.Conn, size int) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		n, err := io.ReadFull(st, make([]byte, size))
-		ch <- result{n, err}
-	}()
-	return ch
-}
-
-func goWrite(st net.Conn, p []byte) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		n, err := st.Write(p)
-		ch <- result{n, err}
-	}()
-	return ch
-}
-
 // requireBlocked asserts, once every goroutine of the bubble is idle, that
-// the call has not returned.
-func requireBlocked(t *testing.T, ch <-chan result, why string) {
+// the call behind ch has not returned.
+func requireBlocked[R any](t *testing.T, ch <-chan R, why string) {
 	t.Helper()
 	synctest.Wait()
 	select {
 	case r := <-ch:
-		t.Fatalf("%s: returned (%d, %v) instead of blocking", why, r.n, r.err)
+		t.Fatalf("%s: returned %+v instead of blocking", why, r)
 	default:
 	}
 }
 
 // requireDone asserts, once every goroutine of the bubble is idle, that the
-// call returned, and returns its result.
-func requireDone(t *testing.T, ch <-chan result, why string) result {
+// call behind ch returned, and returns its result.
+func requireDone[R any](t *testing.T, ch <-chan R, why string) R {
 	t.Helper()
 	synctest.Wait()
 	select {
@@ -100,7 +76,24 @@ func requireDone(t *testing.T, ch <-chan result, why string) result {
 		return r
 	default:
 		t.Fatalf("%s: still blocked", why)
-		return result{}
+		var zero R
+		return zero
+	}
+}
+
+// awaitResult waits at most limit of fake time for the call behind ch, and
+// returns its result with the fake time elapsed since start.
+func awaitResult[R any](t *testing.T, ch <-chan R, start time.Time, limit time.Duration, why string) (R, time.Duration) {
+	t.Helper()
+	timeout := time.NewTimer(limit)
+	defer timeout.Stop()
+	select {
+	case r := <-ch:
+		return r, time.Since(start)
+	case <-timeout.C:
+		t.Fatalf("%s: still blocked %v after the start", why, time.Since(start))
+		var zero R
+		return zero, 0
 	}
 }
 

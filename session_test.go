@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/frame"
@@ -32,47 +34,6 @@ func goCall[T any](f func() (T, error)) <-chan callResult[T] {
 		ch <- callResult[T]{v, err}
 	}()
 	return ch
-}
-
-// requireCallBlocked asserts, once every goroutine of the bubble is idle,
-// that the call has not returned.
-func requireCallBlocked[T any](t *testing.T, ch <-chan callResult[T], why string) {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case r := <-ch:
-		t.Fatalf("%s: returned (%v, %v) instead of blocking", why, r.v, r.err)
-	default:
-	}
-}
-
-// requireCallDone asserts, once every goroutine of the bubble is idle, that
-// the call returned, and returns its result.
-func requireCallDone[T any](t *testing.T, ch <-chan callResult[T], why string) callResult[T] {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case r := <-ch:
-		return r
-	default:
-		t.Fatalf("%s: still blocked", why)
-		return callResult[T]{}
-	}
-}
-
-// awaitCall waits at most limit of fake time for a call, and returns its
-// result with the fake time elapsed since start.
-func awaitCall[T any](t *testing.T, ch <-chan callResult[T], start time.Time, limit time.Duration, why string) (callResult[T], time.Duration) {
-	t.Helper()
-	timeout := time.NewTimer(limit)
-	defer timeout.Stop()
-	select {
-	case r := <-ch:
-		return r, time.Since(start)
-	case <-timeout.C:
-		t.Fatalf("%s: still blocked %v after the start", why, time.Since(start))
-		return callResult[T]{}, 0
-	}
 }
 
 func goOpen(s *Session, ctx context.Context) <-chan callResult[mux.Stream] {
@@ -122,7 +83,7 @@ func TestStreamCreditBlocksOpenStream(t *testing.T) {
 		}
 
 		pending := goOpen(c, ctx)
-		requireCallBlocked(t, pending, "a 5th OpenStream while 4 live streams use the peer's credit")
+		requireBlocked(t, pending, "a 5th OpenStream while 4 live streams use the peer's credit")
 
 		start := time.Now()
 		tctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -137,18 +98,18 @@ func TestStreamCreditBlocksOpenStream(t *testing.T) {
 		}
 		require.Equal(t, 4, c.NumStreams(), "no stream was reset for the 5th")
 		require.Equal(t, 4, s.NumStreams(), "no stream was reset for the 5th")
-		requireCallBlocked(t, pending, "the pending 5th OpenStream while the 4 streams live")
+		requireBlocked(t, pending, "the pending 5th OpenStream while the 4 streams live")
 
 		require.NoError(t, cs[0].Close())
 		require.NoError(t, ss[0].Close())
-		r := requireCallDone(t, pending, "the pending 5th OpenStream once one of the 4 streams finished")
+		r := requireDone(t, pending, "the pending 5th OpenStream once one of the 4 streams finished")
 		require.NoError(t, r.err)
 		acc, err := s.AcceptStream(ctx)
 		require.NoError(t, err)
 		require.Equal(t, r.v.(*Stream).StreamID(), acc.(*Stream).StreamID())
 		requireEcho(t, r.v, acc, "fifth")
 
-		requireCallBlocked(t, goOpen(c, ctx), "a 6th OpenStream while 4 streams live again")
+		requireBlocked(t, goOpen(c, ctx), "a 6th OpenStream while 4 streams live again")
 	})
 }
 
@@ -164,11 +125,11 @@ func TestAcceptBacklogLimitsUnacceptedStreams(t *testing.T) {
 		}
 		for i := range 3 {
 			pending := goOpen(c, ctx)
-			requireCallBlocked(t, pending, "an OpenStream while the peer's accept backlog of 2 is full")
+			requireBlocked(t, pending, "an OpenStream while the peer's accept backlog of 2 is full")
 			acc, err := s.AcceptStream(ctx)
 			require.NoError(t, err)
 			require.Equal(t, uint32(2*i+1), acc.(*Stream).StreamID(), "accepted in order")
-			r := requireCallDone(t, pending, "the pending OpenStream once the server accepted a stream")
+			r := requireDone(t, pending, "the pending OpenStream once the server accepted a stream")
 			require.NoError(t, r.err)
 		}
 		require.Equal(t, 5, s.NumStreams(), "no stream was reset")
@@ -272,14 +233,14 @@ func TestCloseWithErrorReachesPeer(t *testing.T) {
 		ctx := context.Background()
 		remoteAccept := goAccept(s, ctx)
 		localAccept := goAccept(c, ctx)
-		requireCallBlocked(t, remoteAccept, "AcceptStream with nothing opened")
+		requireBlocked(t, remoteAccept, "AcceptStream with nothing opened")
 
 		start := time.Now()
 		require.NoError(t, c.CloseWithError(77))
-		r := requireCallDone(t, remoteAccept, "the peer's AcceptStream after CloseWithError")
+		r := requireDone(t, remoteAccept, "the peer's AcceptStream after CloseWithError")
 		require.Zero(t, time.Since(start), "the close must reach the peer without waiting")
 		requireSessionError(t, r.err, 77, true)
-		r = requireCallDone(t, localAccept, "the local AcceptStream after CloseWithError")
+		r = requireDone(t, localAccept, "the local AcceptStream after CloseWithError")
 		requireSessionError(t, r.err, 77, false)
 
 		requireSessionError(t, c.Err(), 77, false)
@@ -302,8 +263,8 @@ func TestCloseWakesEveryBlockedCall(t *testing.T) {
 		c, s, _, sc := newPair(t, nil, &Config{MaxIncomingStreams: 1, AcceptBacklog: 1, InitialStreamWindow: 16 << 10})
 		ctx := context.Background()
 		cs, _ := openPair(t, c, s)
-		read := goRead(cs, 1)
-		write := goWrite(cs, randomBytes(1<<20))
+		read := calltest.ReadFull(cs, 1)
+		write := calltest.Write(cs, randomBytes(1<<20))
 		accept := goAccept(c, ctx)
 		open := goOpen(c, ctx)
 		synctest.Wait()
@@ -311,20 +272,20 @@ func TestCloseWakesEveryBlockedCall(t *testing.T) {
 		ping := goCall(func() (time.Duration, error) { return c.Ping(ctx) })
 		requireBlocked(t, read, "Read with nothing sent")
 		requireBlocked(t, write, "Write beyond the stream window")
-		requireCallBlocked(t, accept, "AcceptStream with nothing opened")
-		requireCallBlocked(t, open, "OpenStream without stream credit")
-		requireCallBlocked(t, ping, "Ping to a frozen peer")
+		requireBlocked(t, accept, "AcceptStream with nothing opened")
+		requireBlocked(t, open, "OpenStream without stream credit")
+		requireBlocked(t, ping, "Ping to a frozen peer")
 
 		start := time.Now()
 		require.NoError(t, c.Close())
 		synctest.Wait()
 		require.Zero(t, time.Since(start), "Close and the wake-ups must not wait")
 		errs := map[string]error{
-			"Read":         requireDone(t, read, "Read after Close").err,
-			"Write":        requireDone(t, write, "Write after Close").err,
-			"AcceptStream": requireCallDone(t, accept, "AcceptStream after Close").err,
-			"OpenStream":   requireCallDone(t, open, "OpenStream after Close").err,
-			"Ping":         requireCallDone(t, ping, "Ping after Close").err,
+			"Read":         requireDone(t, read, "Read after Close").Err,
+			"Write":        requireDone(t, write, "Write after Close").Err,
+			"AcceptStream": requireDone(t, accept, "AcceptStream after Close").err,
+			"OpenStream":   requireDone(t, open, "OpenStream after Close").err,
+			"Ping":         requireDone(t, ping, "Ping after Close").err,
 		}
 		for call, err := range errs {
 			require.ErrorIs(t, err, net.ErrClosed, "%s after Close", call)
@@ -342,19 +303,19 @@ func TestGoAway(t *testing.T) {
 			ctx := context.Background()
 			cs, ss := openPair(t, c, s)
 			goAway := goCall(func() (struct{}, error) { return struct{}{}, s.GoAway(ctx) })
-			requireCallBlocked(t, goAway, "GoAway while a stream is open")
+			requireBlocked(t, goAway, "GoAway while a stream is open")
 
 			_, err := c.OpenStream(ctx)
 			requireSessionError(t, err, mux.CodeNoError, true)
 
 			requireEcho(t, cs, ss, "still working")
-			requireCallBlocked(t, goAway, "GoAway while a stream is open")
+			requireBlocked(t, goAway, "GoAway while a stream is open")
 			require.False(t, s.IsClosed(), "the session lives while a stream is open")
 			require.False(t, c.IsClosed(), "the peer's session lives while a stream is open")
 
 			require.NoError(t, cs.Close())
 			require.NoError(t, ss.Close())
-			r := requireCallDone(t, goAway, "GoAway once the last stream finished")
+			r := requireDone(t, goAway, "GoAway once the last stream finished")
 			require.NoError(t, r.err)
 			require.True(t, s.IsClosed(), "GoAway closes the session")
 			synctest.Wait()
@@ -365,7 +326,7 @@ func TestGoAway(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			c, s, _, _ := newPair(t, nil, nil)
 			cs, _ := openPair(t, c, s)
-			read := goRead(cs, 1)
+			read := calltest.ReadFull(cs, 1)
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -374,7 +335,7 @@ func TestGoAway(t *testing.T) {
 			require.Equal(t, 2*time.Second, time.Since(start), "GoAway must return when its ctx ends")
 			require.True(t, s.IsClosed(), "GoAway closes the session even when ctx ends first")
 			r := requireDone(t, read, "the peer's Read after GoAway gave up")
-			requireSessionError(t, r.err, mux.CodeNoError, true)
+			requireSessionError(t, r.Err, mux.CodeNoError, true)
 		})
 	})
 }
@@ -395,8 +356,8 @@ func TestPing(t *testing.T) {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		ping := goCall(func() (time.Duration, error) { return c.Ping(pctx) })
-		requireCallBlocked(t, ping, "Ping to a frozen peer")
-		r, elapsed := awaitCall(t, ping, start, time.Minute, "Ping to a frozen peer")
+		requireBlocked(t, ping, "Ping to a frozen peer")
+		r, elapsed := awaitResult(t, ping, start, time.Minute, "Ping to a frozen peer")
 		require.ErrorIs(t, r.err, context.DeadlineExceeded, "Ping to a frozen peer ends with its ctx")
 		require.Equal(t, 5*time.Second, elapsed, "Ping must return when its ctx ends")
 		require.False(t, c.IsClosed(), "a Ping giving up does not end the session")
@@ -419,9 +380,9 @@ func TestSessionIsListener(t *testing.T) {
 		requireEcho(t, cs, conn, "via Accept")
 
 		accept := goCall(l.Accept)
-		requireCallBlocked(t, accept, "Accept with nothing opened")
+		requireBlocked(t, accept, "Accept with nothing opened")
 		require.NoError(t, l.Close())
-		r := requireCallDone(t, accept, "Accept after the listener's Close")
+		r := requireDone(t, accept, "Accept after the listener's Close")
 		require.ErrorIs(t, r.err, net.ErrClosed, "Accept after Close, as net.Listener")
 	})
 }
@@ -456,10 +417,10 @@ func TestNonTwinePeer(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s, peer := newRawPeer(t, nil, true)
 				accept := goAccept(s, context.Background())
-				requireCallBlocked(t, accept, "AcceptStream before the peer sent anything")
+				requireBlocked(t, accept, "AcceptStream before the peer sent anything")
 				start := time.Now()
 				peer.writeRaw(tc.sent)
-				r := requireCallDone(t, accept, "AcceptStream after the peer sent "+tc.name)
+				r := requireDone(t, accept, "AcceptStream after the peer sent "+tc.name)
 				require.Zero(t, time.Since(start), "the error must come without waiting")
 				se := requireSessionError(t, r.err, mux.CodeProtocol, false)
 				var pe *mux.ProtocolError
@@ -482,9 +443,9 @@ func TestNonTwinePeer(t *testing.T) {
 			s, peer := newRawPeer(t, nil, true)
 			accept := goAccept(s, context.Background())
 			peer.writeRaw([]byte(frame.Preface[:3]))
-			requireCallBlocked(t, accept, "AcceptStream after 3 bytes of preface")
+			requireBlocked(t, accept, "AcceptStream after 3 bytes of preface")
 			require.NoError(t, peer.conn.Close())
-			r := requireCallDone(t, accept, "AcceptStream after the peer closed")
+			r := requireDone(t, accept, "AcceptStream after the peer closed")
 			var se *mux.SessionError
 			require.ErrorAs(t, r.err, &se, "a peer that hangs up mid-preface ends the session with a *mux.SessionError")
 			require.ErrorIs(t, r.err, net.ErrClosed)
@@ -498,7 +459,7 @@ func TestNonTwinePeer(t *testing.T) {
 			const timeout = time.Second
 			s, _ := newRawPeer(t, &Config{PeerTimeout: timeout}, true)
 			start := time.Now()
-			r, elapsed := awaitCall(t, goAccept(s, context.Background()), start, time.Minute, "AcceptStream from a silent peer")
+			r, elapsed := awaitResult(t, goAccept(s, context.Background()), start, time.Minute, "AcceptStream from a silent peer")
 			require.ErrorIs(t, r.err, mux.ErrPeerUnresponsive)
 			require.ErrorIs(t, s.Err(), mux.ErrPeerUnresponsive)
 			require.GreaterOrEqual(t, elapsed, timeout, "a silent peer is declared unresponsive after PeerTimeout, not before")

@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/frame"
@@ -31,12 +33,12 @@ func TestStats(t *testing.T) {
 
 		// 4 KiB through a 1 KiB stream window: the writer waits until the
 		// reader starts, a second later.
-		wrote := goWrite(cs, make([]byte, 4<<10))
+		wrote := calltest.Write(cs, make([]byte, 4<<10))
 		time.Sleep(time.Second)
 		n, err := io.ReadFull(ss, make([]byte, 4<<10))
 		require.NoError(t, err)
 		require.Equal(t, 4<<10, n)
-		require.NoError(t, (<-wrote).err)
+		require.NoError(t, (<-wrote).Err)
 		synctest.Wait()
 		st = c.Stats()
 		require.GreaterOrEqual(t, st.FlowControlBlocked, time.Second)

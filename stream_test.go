@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/frame"
@@ -104,15 +106,15 @@ func TestCloseReadIsAnnounced(t *testing.T) {
 		c, s, _, _ := newPair(t, cfg, cfg)
 		cs, ss := openPair(t, c, s)
 
-		w := goWrite(cs, randomBytes(1<<20))
+		w := calltest.Write(cs, randomBytes(1<<20))
 		requireBlocked(t, w, "a Write past the stream window")
 
 		start := time.Now()
 		require.NoError(t, ss.CloseRead())
 		r := requireDone(t, w, "the peer's blocked Write after CloseRead")
 		require.Zero(t, time.Since(start), "the Write must fail within one round trip")
-		requireStreamError(t, r.err, mux.CodeNoError, true)
-		require.Equal(t, 64<<10, r.n, "the Write sent exactly the stream window")
+		requireStreamError(t, r.Err, mux.CodeNoError, true)
+		require.Equal(t, 64<<10, r.N, "the Write sent exactly the stream window")
 
 		_, err := cs.Write([]byte("more"))
 		requireStreamError(t, err, mux.CodeNoError, true)
@@ -129,12 +131,12 @@ func TestCloseReadIsAnnounced(t *testing.T) {
 		// if the discarded stream's credit came back.
 		cs2, ss2 := openPair(t, c, s)
 		data := randomBytes(1 << 20)
-		w2 := goWrite(cs2, data)
+		w2 := calltest.Write(cs2, data)
 		got := make([]byte, len(data))
 		_, err = io.ReadFull(ss2, got)
 		require.NoError(t, err)
 		require.Equal(t, data, got)
-		require.NoError(t, requireDone(t, w2, "the second stream's Write").err)
+		require.NoError(t, requireDone(t, w2, "the second stream's Write").Err)
 	})
 }
 
@@ -152,14 +154,14 @@ func TestResetWithErrorBothSides(t *testing.T) {
 				if !blockedOnPeer {
 					blocked = cs
 				}
-				read := goRead(blocked, 1)
-				write := goWrite(blocked, randomBytes(1<<20))
+				read := calltest.ReadFull(blocked, 1)
+				write := calltest.Write(blocked, randomBytes(1<<20))
 				requireBlocked(t, read, "a Read with nothing sent")
 				requireBlocked(t, write, "a Write past the window")
 
 				require.NoError(t, cs.ResetWithError(42))
-				requireStreamError(t, requireDone(t, read, "the blocked Read").err, 42, blockedOnPeer)
-				requireStreamError(t, requireDone(t, write, "the blocked Write").err, 42, blockedOnPeer)
+				requireStreamError(t, requireDone(t, read, "the blocked Read").Err, 42, blockedOnPeer)
+				requireStreamError(t, requireDone(t, write, "the blocked Write").Err, 42, blockedOnPeer)
 				for st, remote := range map[*Stream]bool{ss: true, cs: false} {
 					_, err := st.Write([]byte("x"))
 					requireStreamError(t, err, 42, remote)
@@ -184,10 +186,10 @@ func TestSessionDeathIsNeverEOF(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			c, s, cc, _ := newPair(t, nil, nil)
 			cs, _ := openPair(t, c, s)
-			r := goRead(cs, 1)
+			r := calltest.ReadFull(cs, 1)
 			requireBlocked(t, r, "Read")
 			cc.Close()
-			err := requireDone(t, r, "Read after the connection closed").err
+			err := requireDone(t, r, "Read after the connection closed").Err
 			require.NotErrorIs(t, err, io.EOF)
 			var se *mux.SessionError
 			require.ErrorAs(t, err, &se)
@@ -202,11 +204,11 @@ func TestSessionDeathIsNeverEOF(t *testing.T) {
 			peer.write(frame.Frame{Header: frame.Header{Type: frame.TypeData, Flags: frame.FlagOpen, StreamID: 1}})
 			st, err := s.AcceptStream(context.Background())
 			require.NoError(t, err)
-			r := goRead(st, 1)
+			r := calltest.ReadFull(st, 1)
 			requireBlocked(t, r, "Read")
 			// Stream 3 was never opened.
 			peer.write(frame.Frame{Header: frame.Header{Type: frame.TypeData, StreamID: 3}, Data: []byte("x")})
-			err = requireDone(t, r, "Read after a protocol error").err
+			err = requireDone(t, r, "Read after a protocol error").Err
 			require.NotErrorIs(t, err, io.EOF)
 			var pe *mux.ProtocolError
 			require.ErrorAs(t, err, &pe)
@@ -221,10 +223,10 @@ func TestSessionDeathIsNeverEOF(t *testing.T) {
 			cfg := &Config{PeerTimeout: time.Second}
 			c, s, _, sc := newPair(t, cfg, nil)
 			cs, _ := openPair(t, c, s)
-			r := goRead(cs, 1)
+			r := calltest.ReadFull(cs, 1)
 			sc.Freeze()
 			time.Sleep(2 * time.Second)
-			err := requireDone(t, r, "Read after the peer went silent").err
+			err := requireDone(t, r, "Read after the peer went silent").Err
 			require.NotErrorIs(t, err, io.EOF)
 			require.ErrorIs(t, err, mux.ErrPeerUnresponsive)
 		})

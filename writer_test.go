@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -66,32 +68,32 @@ func TestWritesTakeTurns(t *testing.T) {
 		c, s, _, _ := newPair(t, nil, &Config{InitialStreamWindow: 1 << 10})
 		cs, ss := openPair(t, c, s)
 		a, b := bytes.Repeat([]byte("a"), 3<<10), bytes.Repeat([]byte("b"), 10)
-		first := goWrite(cs, a) // blocks on the 1 KiB window
+		first := calltest.Write(cs, a) // blocks on the 1 KiB window
 		requireBlocked(t, first, "the window is 1 KiB")
-		second := goWrite(cs, b)
+		second := calltest.Write(cs, b)
 		requireBlocked(t, second, "the first Write is in progress")
 		got, err := io.ReadAll(io.LimitReader(ss, int64(len(a)+len(b))))
 		require.NoError(t, err)
 		require.Equal(t, append(a, b...), got)
-		require.NoError(t, (<-first).err)
-		require.NoError(t, (<-second).err)
+		require.NoError(t, (<-first).Err)
+		require.NoError(t, (<-second).Err)
 
 		// The deadline ends the Write in progress after what the window
 		// let through, and the one waiting for its turn with nothing.
-		first = goWrite(cs, a)
+		first = calltest.Write(cs, a)
 		requireBlocked(t, first, "the window is 1 KiB")
-		late := goWrite(cs, b)
+		late := calltest.Write(cs, b)
 		requireBlocked(t, late, "the first Write is in progress")
 		require.NoError(t, cs.SetWriteDeadline(time.Now().Add(time.Second)))
 		var de *mux.DeadlineError
 		res := <-first
-		require.ErrorAs(t, res.err, &de)
-		require.Positive(t, res.n, "the credit left was used")
-		require.LessOrEqual(t, res.n, 1<<10)
-		sent := res.n
+		require.ErrorAs(t, res.Err, &de)
+		require.Positive(t, res.N, "the credit left was used")
+		require.LessOrEqual(t, res.N, 1<<10)
+		sent := res.N
 		res = <-late
-		require.Zero(t, res.n)
-		require.ErrorAs(t, res.err, &de)
+		require.Zero(t, res.N)
+		require.ErrorAs(t, res.Err, &de)
 		got, err = io.ReadAll(io.LimitReader(ss, int64(sent)))
 		require.NoError(t, err)
 		require.Equal(t, a[:sent], got)
