@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	quicgo "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlog"
 	"github.com/stretchr/testify/require"
@@ -50,8 +52,8 @@ func TestSilentPeerDetected(t *testing.T) {
 	c, s, p := proxiedPair(t, cfg, cfg)
 	requireEcho(t, c, s)
 	cs, ss := openPair(t, c, s)
-	clientRead := goRead(cs, 1)
-	serverRead := goRead(ss, 1)
+	clientRead := calltest.ReadFull(cs, 1)
+	serverRead := calltest.ReadFull(ss, 1)
 
 	p.freeze()
 	clientPing := goPing(c)
@@ -59,7 +61,7 @@ func TestSilentPeerDetected(t *testing.T) {
 	for _, side := range []struct {
 		name      string
 		sess      *Session
-		read      <-chan result
+		read      <-chan calltest.Result
 		ping      <-chan error
 		lastHeard func() int64
 	}{
@@ -83,9 +85,9 @@ func TestSilentPeerDetected(t *testing.T) {
 		require.ErrorIs(t, err, net.ErrClosed)
 
 		r := await(t, side.read, side.name+" Read blocked when the peer went silent")
-		require.ErrorIs(t, r.err, mux.ErrPeerUnresponsive, side.name)
-		require.NotErrorIs(t, r.err, io.EOF)
-		require.ErrorIs(t, awaitErr(t, side.ping, side.name+" Ping blocked when the peer went silent"), mux.ErrPeerUnresponsive, side.name)
+		require.ErrorIs(t, r.Err, mux.ErrPeerUnresponsive, side.name)
+		require.NotErrorIs(t, r.Err, io.EOF)
+		require.ErrorIs(t, await(t, side.ping, side.name+" Ping blocked when the peer went silent"), mux.ErrPeerUnresponsive, side.name)
 		_, err = side.sess.OpenStream(context.Background())
 		require.ErrorIs(t, err, mux.ErrPeerUnresponsive, side.name)
 	}
@@ -128,12 +130,12 @@ func TestNonReadingPeerIsAlive(t *testing.T) {
 	case <-c.Done():
 		t.Fatalf("client ended: %v", c.Err())
 	case r := <-pending:
-		t.Fatalf("Write returned (%d, %v) though the peer does not read", r.n, r.err)
+		t.Fatalf("Write returned (%d, %v) though the peer does not read", r.N, r.Err)
 	case <-time.After(time.Second):
 	}
 	_, err := io.Copy(io.Discard, io.LimitReader(ss, 1<<20-1))
 	require.NoError(t, err)
-	require.NoError(t, await(t, pending, "Write once the peer reads").err)
+	require.NoError(t, await(t, pending, "Write once the peer reads").Err)
 }
 
 // With detection off, a silent peer is never declared dead.

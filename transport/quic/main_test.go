@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/twinemux/twine/internal/testcert"
 
 	"github.com/stretchr/testify/require"
@@ -104,30 +106,6 @@ func openPair(t *testing.T, c, s *Session) (cs, ss *Stream) {
 	return st.(*Stream), acc.(*Stream)
 }
 
-// result is what a Read or Write run in a goroutine returned.
-type result struct {
-	n   int
-	err error
-}
-
-func goRead(st net.Conn, size int) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		n, err := io.ReadFull(st, make([]byte, size))
-		ch <- result{n, err}
-	}()
-	return ch
-}
-
-func goWrite(st net.Conn, p []byte) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		n, err := st.Write(p)
-		ch <- result{n, err}
-	}()
-	return ch
-}
-
 // goPing runs sess.Ping without a deadline in a goroutine.
 func goPing(sess *Session) <-chan error {
 	ch := make(chan error, 1)
@@ -138,39 +116,27 @@ func goPing(sess *Session) <-chan error {
 	return ch
 }
 
-// awaitErr returns the call's error, failing the test if it takes longer
-// than waitLong.
-func awaitErr(t *testing.T, ch <-chan error, what string) error {
-	t.Helper()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(waitLong):
-		t.Fatalf("%s: still blocked after %v", what, waitLong)
-		return nil
-	}
-}
-
 // await returns the call's result, failing the test if it takes longer
 // than waitLong.
-func await(t *testing.T, ch <-chan result, what string) result {
+func await[R any](t *testing.T, ch <-chan R, what string) R {
 	t.Helper()
 	select {
 	case r := <-ch:
 		return r
 	case <-time.After(waitLong):
 		t.Fatalf("%s: still blocked after %v", what, waitLong)
-		return result{}
+		var zero R
+		return zero
 	}
 }
 
 // requireStillBlocked asserts that the call has not returned after a
 // short while: a bounded check that something does not happen.
-func requireStillBlocked(t *testing.T, ch <-chan result, what string) {
+func requireStillBlocked[R any](t *testing.T, ch <-chan R, what string) {
 	t.Helper()
 	select {
 	case r := <-ch:
-		t.Fatalf("%s: returned (%d, %v) instead of blocking", what, r.n, r.err)
+		t.Fatalf("%s: returned %+v instead of blocking", what, r)
 	case <-time.After(100 * time.Millisecond):
 	}
 }
@@ -205,9 +171,9 @@ var smallWindows = &twine.Config{InitialStreamWindow: 64 << 10, MaxStreamWindow:
 // blockedWrite starts a 1 MiB Write on w, which the peer's 64 KiB window
 // (see smallWindows) cannot take, and returns once the peer r has read its
 // first byte: the Write is then in progress, blocked for credit.
-func blockedWrite(t *testing.T, w, r *Stream) <-chan result {
+func blockedWrite(t *testing.T, w, r *Stream) <-chan calltest.Result {
 	t.Helper()
-	ch := goWrite(w, make([]byte, 1<<20))
+	ch := calltest.Write(w, make([]byte, 1<<20))
 	_, err := io.ReadFull(r, make([]byte, 1))
 	require.NoError(t, err)
 	return ch

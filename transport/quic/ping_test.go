@@ -88,7 +88,7 @@ func TestPingContext(t *testing.T) {
 		done <- err
 	}()
 	cancel()
-	require.ErrorIs(t, awaitErr(t, done, "Ping after its context ended"), context.Canceled)
+	require.ErrorIs(t, await(t, done, "Ping after its context ended"), context.Canceled)
 
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -108,7 +108,7 @@ func TestPingSessionEnd(t *testing.T) {
 	p.freeze()
 	pending := goPing(c)
 	require.NoError(t, c.CloseWithError(code))
-	requireSessionError(t, awaitErr(t, pending, "Ping when its session closed"), code, false)
+	requireSessionError(t, await(t, pending, "Ping when its session closed"), code, false)
 	_, err := c.Ping(context.Background())
 	requireSessionError(t, err, code, false)
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	quicgo "github.com/quic-go/quic-go"
 	"github.com/stretchr/testify/require"
 
@@ -19,8 +21,8 @@ func TestSessionCloseWithError(t *testing.T) {
 	const code mux.ErrorCode = 0x1234
 	c, s := newPair(t, nil, nil)
 	cs, ss := openPair(t, c, s)
-	clientRead := goRead(cs, 1)
-	serverRead := goRead(ss, 1)
+	clientRead := calltest.ReadFull(cs, 1)
+	serverRead := calltest.ReadFull(ss, 1)
 	serverAccept := make(chan error, 1)
 	go func() {
 		_, err := s.AcceptStream(context.Background())
@@ -32,7 +34,7 @@ func TestSessionCloseWithError(t *testing.T) {
 	require.NoError(t, c.CloseWithError(code))
 	require.True(t, c.IsClosed())
 	requireSessionError(t, c.Err(), code, false)
-	requireSessionError(t, await(t, clientRead, "client Read").err, code, false)
+	requireSessionError(t, await(t, clientRead, "client Read").Err, code, false)
 
 	select {
 	case <-s.Done():
@@ -40,7 +42,7 @@ func TestSessionCloseWithError(t *testing.T) {
 		t.Fatal("the server session did not end")
 	}
 	requireSessionError(t, s.Err(), code, true)
-	requireSessionError(t, await(t, serverRead, "server Read").err, code, true)
+	requireSessionError(t, await(t, serverRead, "server Read").Err, code, true)
 	select {
 	case err := <-serverAccept:
 		requireSessionError(t, err, code, true)

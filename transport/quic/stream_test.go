@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -103,11 +105,11 @@ func TestCloseWrite(t *testing.T) {
 		pending := blockedWrite(t, cs, ss)
 		require.NoError(t, cs.CloseWrite())
 		r := await(t, pending, "Write in progress at CloseWrite")
-		require.ErrorIs(t, r.err, net.ErrClosed)
-		require.Less(t, r.n, 1<<20)
+		require.ErrorIs(t, r.Err, net.ErrClosed)
+		require.Less(t, r.N, 1<<20)
 		rest, err := io.ReadAll(ss)
 		require.NoError(t, err, "the peer reads what was taken, then io.EOF")
-		require.Equal(t, r.n, 1+len(rest), "the peer gets exactly the bytes the Write reported")
+		require.Equal(t, r.N, 1+len(rest), "the peer gets exactly the bytes the Write reported")
 	})
 
 	t.Run("later Write fails", func(t *testing.T) {
@@ -133,11 +135,11 @@ func TestCloseRead(t *testing.T) {
 
 	t.Run("pending Read fails", func(t *testing.T) {
 		_, ss := openPair(t, c, s)
-		pending := goRead(ss, 1)
+		pending := calltest.ReadFull(ss, 1)
 		require.NoError(t, ss.CloseRead())
 		r := await(t, pending, "Read in progress at CloseRead")
-		require.ErrorIs(t, r.err, net.ErrClosed)
-		require.NotErrorIs(t, r.err, io.EOF)
+		require.ErrorIs(t, r.Err, net.ErrClosed)
+		require.NotErrorIs(t, r.Err, io.EOF)
 		require.NoError(t, ss.CloseRead(), "repeat CloseRead is a no-op")
 	})
 
@@ -149,7 +151,7 @@ func TestCloseRead(t *testing.T) {
 		require.ErrorIs(t, err, net.ErrClosed, "later Read, with data buffered before CloseRead")
 
 		r := await(t, pendingWrite, "the peer's Write in progress at CloseRead")
-		requireStreamError(t, r.err, mux.CodeNoError, true)
+		requireStreamError(t, r.Err, mux.CodeNoError, true)
 		_, err = cs.Write([]byte("x"))
 		requireStreamError(t, err, mux.CodeNoError, true)
 
@@ -182,10 +184,10 @@ func TestClose(t *testing.T) {
 
 	_, err := cs.Write([]byte("before close"))
 	require.NoError(t, err)
-	pendingRead := goRead(cs, 1)
+	pendingRead := calltest.ReadFull(cs, 1)
 	require.NoError(t, cs.Close())
 	r := await(t, pendingRead, "Read in progress at Close")
-	require.ErrorIs(t, r.err, net.ErrClosed)
+	require.ErrorIs(t, r.Err, net.ErrClosed)
 	_, err = cs.Write([]byte("x"))
 	require.ErrorIs(t, err, net.ErrClosed)
 
@@ -207,7 +209,7 @@ func TestCloseWakesPendingWrite(t *testing.T) {
 	pending := blockedWrite(t, cs, ss)
 	require.NoError(t, cs.Close())
 	r := await(t, pending, "Write in progress at Close")
-	require.ErrorIs(t, r.err, net.ErrClosed)
+	require.ErrorIs(t, r.Err, net.ErrClosed)
 }
 
 func TestReset(t *testing.T) {
@@ -219,8 +221,8 @@ func TestReset(t *testing.T) {
 		localWrite := blockedWrite(t, cs, ss)
 		peerWrite := blockedWrite(t, ss, cs)
 		require.NoError(t, cs.ResetWithError(code))
-		requireStreamError(t, await(t, localWrite, "local Write").err, code, false)
-		requireStreamError(t, await(t, peerWrite, "peer Write").err, code, true)
+		requireStreamError(t, await(t, localWrite, "local Write").Err, code, false)
+		requireStreamError(t, await(t, peerWrite, "peer Write").Err, code, true)
 
 		_, err := cs.Write([]byte("x"))
 		requireStreamError(t, err, code, false)
@@ -234,11 +236,11 @@ func TestReset(t *testing.T) {
 
 	t.Run("pending Reads on both sides", func(t *testing.T) {
 		cs, ss := openPair(t, c, s)
-		localRead := goRead(cs, 1)
-		peerRead := goRead(ss, 1)
+		localRead := calltest.ReadFull(cs, 1)
+		peerRead := calltest.ReadFull(ss, 1)
 		require.NoError(t, cs.ResetWithError(code))
-		requireStreamError(t, await(t, localRead, "local Read").err, code, false)
-		requireStreamError(t, await(t, peerRead, "peer Read").err, code, true)
+		requireStreamError(t, await(t, localRead, "local Read").Err, code, false)
+		requireStreamError(t, await(t, peerRead, "peer Read").Err, code, true)
 		require.NoError(t, cs.Reset(), "repeat reset is a no-op")
 		_, err := cs.Read(make([]byte, 1))
 		requireStreamError(t, err, code, false)
@@ -327,10 +329,10 @@ func TestDeadlines(t *testing.T) {
 	}
 
 	t.Run("past deadline wakes a pending Read", func(t *testing.T) {
-		pending := goRead(cs, 1)
+		pending := calltest.ReadFull(cs, 1)
 		requireStillBlocked(t, pending, "Read without data")
 		require.NoError(t, cs.SetReadDeadline(aLongTimeAgo))
-		requireDeadline(await(t, pending, "Read at a past deadline").err, "read")
+		requireDeadline(await(t, pending, "Read at a past deadline").Err, "read")
 		_, err := cs.Read(make([]byte, 1))
 		requireDeadline(err, "read")
 	})
@@ -345,22 +347,22 @@ func TestDeadlines(t *testing.T) {
 
 	t.Run("extending and clearing", func(t *testing.T) {
 		require.NoError(t, cs.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
-		pending := goRead(cs, 1)
+		pending := calltest.ReadFull(cs, 1)
 		require.NoError(t, cs.SetReadDeadline(time.Now().Add(time.Hour)))
 		requireStillBlocked(t, pending, "Read after the deadline was extended")
 		require.NoError(t, cs.SetReadDeadline(time.Time{}))
 		_, err := ss.Write([]byte("x"))
 		require.NoError(t, err)
 		r := await(t, pending, "Read with data")
-		require.NoError(t, r.err)
+		require.NoError(t, r.Err)
 	})
 
 	t.Run("write deadline", func(t *testing.T) {
 		pending := blockedWrite(t, cs, ss)
 		require.NoError(t, cs.SetWriteDeadline(time.Now().Add(20*time.Millisecond)))
 		r := await(t, pending, "Write at its deadline")
-		requireDeadline(r.err, "write")
-		require.Less(t, r.n, 1<<20)
+		requireDeadline(r.Err, "write")
+		require.Less(t, r.N, 1<<20)
 		require.NoError(t, cs.SetWriteDeadline(time.Time{}))
 		_, err := cs.Write([]byte("x"))
 		require.NoError(t, err, "a cleared deadline lets Writes through")
@@ -424,24 +426,22 @@ func TestLargeTransfer(t *testing.T) {
 	cs, ss := openPair(t, c, s)
 	const size = 16 << 20
 	data := bytes.Repeat([]byte("twine-quic"), size/10)
-	send := func(st *Stream) <-chan result {
-		ch := make(chan result, 1)
-		go func() {
+	send := func(st *Stream) <-chan calltest.Result {
+		return calltest.Go(func() calltest.Result {
 			n, err := st.Write(data)
 			if err == nil {
 				err = st.CloseWrite()
 			}
-			ch <- result{n, err}
-		}()
-		return ch
+			return calltest.Result{N: n, Err: err}
+		})
 	}
 	c2s, s2c := send(cs), send(ss)
 	gotS, err := io.ReadAll(ss)
 	require.NoError(t, err)
 	gotC, err := io.ReadAll(cs)
 	require.NoError(t, err)
-	require.NoError(t, await(t, c2s, "client Write").err)
-	require.NoError(t, await(t, s2c, "server Write").err)
+	require.NoError(t, await(t, c2s, "client Write").Err)
+	require.NoError(t, await(t, s2c, "server Write").Err)
 	require.True(t, bytes.Equal(data, gotS), "client to server")
 	require.True(t, bytes.Equal(data, gotC), "server to client")
 }
