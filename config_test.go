@@ -114,7 +114,7 @@ func TestNegativePeerTimeoutSessionOutlivesSilentPeer(t *testing.T) {
 		read := calltest.ReadFull(cs, 1)
 		sc.Freeze()
 		time.Sleep(24 * time.Hour)
-		requireBlocked(t, read, "a Read from a frozen peer with detection off")
+		calltest.RequireBlocked(t, read, "a Read from a frozen peer with detection off")
 		require.False(t, c.IsClosed(), "detection off: the session must not end (%v)", c.Err())
 	})
 }

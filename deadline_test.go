@@ -116,14 +116,14 @@ func testDeadlineSetWhileBlocked(t *testing.T, earlier bool) {
 				require.NoError(t, o.set(cs, start.Add(time.Hour)))
 			}
 			ch = o.start(cs)
-			requireBlocked(t, ch, "the "+o.op()+" before any deadline passed")
+			calltest.RequireBlocked(t, ch, "the "+o.op()+" before any deadline passed")
 			return cs, ch, start
 		}
 		t.Run(o.name+"/future", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cs, ch, start := setup(t)
 				require.NoError(t, o.set(cs, start.Add(wait)))
-				requireBlocked(t, ch, "the "+o.op()+" before its new deadline")
+				calltest.RequireBlocked(t, ch, "the "+o.op()+" before its new deadline")
 				r, elapsed := awaitResult(t, ch, start, 2*wait, "the "+o.op()+" whose deadline was set while it blocked")
 				require.Equal(t, wait, elapsed, "the %s must fail exactly when its deadline passes", o.op())
 				requireDeadlineError(t, r.Err, cs, o.op())
@@ -153,7 +153,7 @@ func TestDeadlineSetBeforeCall(t *testing.T) {
 				start := time.Now()
 				require.NoError(t, o.set(cs, start.Add(time.Second)))
 				ch := o.start(cs)
-				requireBlocked(t, ch, "the "+o.op()+" before its deadline")
+				calltest.RequireBlocked(t, ch, "the "+o.op()+" before its deadline")
 				r, elapsed := awaitResult(t, ch, start, time.Minute, "the "+o.op()+" with a deadline")
 				require.Equal(t, time.Second, elapsed, "the %s must fail exactly at its deadline", o.op())
 				requireDeadlineError(t, r.Err, cs, o.op())
@@ -224,10 +224,10 @@ func TestDeadlineZeroDisables(t *testing.T) {
 				cs, _ := deadlinePair(t)
 				require.NoError(t, o.set(cs, time.Now().Add(time.Second)))
 				ch := o.start(cs)
-				requireBlocked(t, ch, "the "+o.op()+" before its deadline")
+				calltest.RequireBlocked(t, ch, "the "+o.op()+" before its deadline")
 				require.NoError(t, o.set(cs, time.Time{}))
 				time.Sleep(time.Minute)
-				requireBlocked(t, ch, "the "+o.op()+" whose deadline was reset to zero, a minute after the old one")
+				calltest.RequireBlocked(t, ch, "the "+o.op()+" whose deadline was reset to zero, a minute after the old one")
 			})
 		})
 		t.Run(o.name+"/after expiry", func(t *testing.T) {
@@ -240,7 +240,7 @@ func TestDeadlineZeroDisables(t *testing.T) {
 				require.NoError(t, o.set(cs, time.Time{}))
 				ch := o.start(cs)
 				time.Sleep(time.Minute)
-				requireBlocked(t, ch, "a "+o.op()+" after the expired deadline was reset to zero")
+				calltest.RequireBlocked(t, ch, "a "+o.op()+" after the expired deadline was reset to zero")
 			})
 		})
 	}
@@ -267,7 +267,7 @@ func TestDeadlineExtendedAfterExpiry(t *testing.T) {
 
 				require.NoError(t, o.set(cs, start.Add(2*time.Second)))
 				ch := o.start(cs)
-				requireBlocked(t, ch, "a "+o.op()+" after the deadline was extended")
+				calltest.RequireBlocked(t, ch, "a "+o.op()+" after the deadline was extended")
 				r, elapsed = awaitResult(t, ch, start, time.Minute, "a "+o.op()+" after the deadline was extended")
 				require.Equal(t, 2*time.Second, elapsed, "the %s must fail exactly at the extended deadline", o.op())
 				requireDeadlineError(t, r.Err, cs, o.op())
@@ -294,8 +294,8 @@ func TestSetDeadlineSetsBoth(t *testing.T) {
 		require.NoError(t, cs.SetDeadline(time.Time{}))
 		read, write = calltest.ReadFull(cs, 1), calltest.Write(cs, randomBytes(1<<20))
 		time.Sleep(time.Minute)
-		requireBlocked(t, read, "a Read after SetDeadline(zero)")
-		requireBlocked(t, write, "a Write after SetDeadline(zero)")
+		calltest.RequireBlocked(t, read, "a Read after SetDeadline(zero)")
+		calltest.RequireBlocked(t, write, "a Write after SetDeadline(zero)")
 	})
 }
 
@@ -320,9 +320,9 @@ func TestWriteDeadlineSendsOnlyWhatItReports(t *testing.T) {
 		// unsent bytes would now send them.
 		more := calltest.ReadFull(ss, 1)
 		time.Sleep(time.Minute)
-		requireBlocked(t, more, "a Read after the n bytes: nothing more may arrive")
+		calltest.RequireBlocked(t, more, "a Read after the n bytes: nothing more may arrive")
 		require.NoError(t, cs.CloseWrite())
-		r := requireDone(t, more, "a Read after the writer's CloseWrite")
+		r := calltest.RequireDone(t, more, "a Read after the writer's CloseWrite")
 		require.Equal(t, io.EOF, r.Err, "after the n bytes the peer must see FIN, not more data (read %d bytes)", r.N)
 	})
 }
@@ -340,10 +340,10 @@ func TestStreamWorksAfterDeadlineError(t *testing.T) {
 
 			require.NoError(t, cs.SetReadDeadline(time.Now().Add(time.Minute)))
 			read := calltest.ReadFull(cs, 5)
-			requireBlocked(t, read, "a Read after the deadline was extended")
+			calltest.RequireBlocked(t, read, "a Read after the deadline was extended")
 			_, err = ss.Write([]byte("later"))
 			require.NoError(t, err)
-			r := requireDone(t, read, "a Read after data arrived")
+			r := calltest.RequireDone(t, read, "a Read after data arrived")
 			require.NoError(t, r.Err, "the Read after the deadline was extended")
 			require.Equal(t, 5, r.N)
 		})
@@ -359,13 +359,13 @@ func TestStreamWorksAfterDeadlineError(t *testing.T) {
 			require.NoError(t, cs.SetWriteDeadline(time.Time{}))
 			second := randomBytes(100 << 10)
 			write := calltest.Write(cs, second)
-			requireBlocked(t, write, "a Write while the peer has not read")
+			calltest.RequireBlocked(t, write, "a Write while the peer has not read")
 			got := make([]byte, n+len(second))
 			_, err = io.ReadFull(ss, got)
 			require.NoError(t, err, "the peer reads the timed-out Write's bytes, then the next Write's")
 			require.Equal(t, first[:n], got[:n], "the timed-out Write's n bytes")
 			require.Equal(t, second, got[n:], "the next Write's bytes follow at once")
-			r := requireDone(t, write, "the Write after the peer read")
+			r := calltest.RequireDone(t, write, "the Write after the peer read")
 			require.NoError(t, r.Err)
 			require.Equal(t, len(second), r.N)
 		})

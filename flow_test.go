@@ -85,7 +85,7 @@ func TestStreamWindowBlocksOnlyThatStream(t *testing.T) {
 		c, s, _, _ := newPair(t, cfg, cfg)
 		stuck, stuckPeer := openPair(t, c, s)
 		w := calltest.Write(stuck, randomBytes(1<<20))
-		requireBlocked(t, w, "a Write past the window of a stream nobody reads")
+		calltest.RequireBlocked(t, w, "a Write past the window of a stream nobody reads")
 		stuckPeer.recv.mu.Lock()
 		buffered := stuckPeer.recv.buffered
 		stuckPeer.recv.mu.Unlock()
@@ -99,14 +99,14 @@ func TestStreamWindowBlocksOnlyThatStream(t *testing.T) {
 		_, err := io.ReadFull(ss, got)
 		require.NoError(t, err)
 		require.Equal(t, data, got)
-		require.NoError(t, requireDone(t, w2, "the other stream's Write").Err)
-		requireBlocked(t, w, "the first Write, still")
+		require.NoError(t, calltest.RequireDone(t, w2, "the other stream's Write").Err)
+		calltest.RequireBlocked(t, w, "the first Write, still")
 
 		// Reading the stuck stream releases its writer.
 		rest := make([]byte, 1<<20)
 		_, err = io.ReadFull(stuckPeer, rest)
 		require.NoError(t, err)
-		require.NoError(t, requireDone(t, w, "the first Write once read").Err)
+		require.NoError(t, calltest.RequireDone(t, w, "the first Write once read").Err)
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -52,33 +51,6 @@ func openPair(t *testing.T, c, s *Session) (cs, ss *Stream) {
 	acc, err := s.AcceptStream(ctx)
 	require.NoError(t, err)
 	return st.(*Stream), acc.(*Stream)
-}
-
-// requireBlocked asserts, once every goroutine of the bubble is idle, that
-// the call behind ch has not returned.
-func requireBlocked[R any](t *testing.T, ch <-chan R, why string) {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case r := <-ch:
-		t.Fatalf("%s: returned %+v instead of blocking", why, r)
-	default:
-	}
-}
-
-// requireDone asserts, once every goroutine of the bubble is idle, that the
-// call behind ch returned, and returns its result.
-func requireDone[R any](t *testing.T, ch <-chan R, why string) R {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case r := <-ch:
-		return r
-	default:
-		t.Fatalf("%s: still blocked", why)
-		var zero R
-		return zero
-	}
 }
 
 // awaitResult waits at most limit of fake time for the call behind ch, and

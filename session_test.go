@@ -83,7 +83,7 @@ func TestStreamCreditBlocksOpenStream(t *testing.T) {
 		}
 
 		pending := goOpen(c, ctx)
-		requireBlocked(t, pending, "a 5th OpenStream while 4 live streams use the peer's credit")
+		calltest.RequireBlocked(t, pending, "a 5th OpenStream while 4 live streams use the peer's credit")
 
 		start := time.Now()
 		tctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -98,18 +98,18 @@ func TestStreamCreditBlocksOpenStream(t *testing.T) {
 		}
 		require.Equal(t, 4, c.NumStreams(), "no stream was reset for the 5th")
 		require.Equal(t, 4, s.NumStreams(), "no stream was reset for the 5th")
-		requireBlocked(t, pending, "the pending 5th OpenStream while the 4 streams live")
+		calltest.RequireBlocked(t, pending, "the pending 5th OpenStream while the 4 streams live")
 
 		require.NoError(t, cs[0].Close())
 		require.NoError(t, ss[0].Close())
-		r := requireDone(t, pending, "the pending 5th OpenStream once one of the 4 streams finished")
+		r := calltest.RequireDone(t, pending, "the pending 5th OpenStream once one of the 4 streams finished")
 		require.NoError(t, r.err)
 		acc, err := s.AcceptStream(ctx)
 		require.NoError(t, err)
 		require.Equal(t, r.v.(*Stream).StreamID(), acc.(*Stream).StreamID())
 		requireEcho(t, r.v, acc, "fifth")
 
-		requireBlocked(t, goOpen(c, ctx), "a 6th OpenStream while 4 streams live again")
+		calltest.RequireBlocked(t, goOpen(c, ctx), "a 6th OpenStream while 4 streams live again")
 	})
 }
 
@@ -125,11 +125,11 @@ func TestAcceptBacklogLimitsUnacceptedStreams(t *testing.T) {
 		}
 		for i := range 3 {
 			pending := goOpen(c, ctx)
-			requireBlocked(t, pending, "an OpenStream while the peer's accept backlog of 2 is full")
+			calltest.RequireBlocked(t, pending, "an OpenStream while the peer's accept backlog of 2 is full")
 			acc, err := s.AcceptStream(ctx)
 			require.NoError(t, err)
 			require.Equal(t, uint32(2*i+1), acc.(*Stream).StreamID(), "accepted in order")
-			r := requireDone(t, pending, "the pending OpenStream once the server accepted a stream")
+			r := calltest.RequireDone(t, pending, "the pending OpenStream once the server accepted a stream")
 			require.NoError(t, r.err)
 		}
 		require.Equal(t, 5, s.NumStreams(), "no stream was reset")
@@ -233,14 +233,14 @@ func TestCloseWithErrorReachesPeer(t *testing.T) {
 		ctx := context.Background()
 		remoteAccept := goAccept(s, ctx)
 		localAccept := goAccept(c, ctx)
-		requireBlocked(t, remoteAccept, "AcceptStream with nothing opened")
+		calltest.RequireBlocked(t, remoteAccept, "AcceptStream with nothing opened")
 
 		start := time.Now()
 		require.NoError(t, c.CloseWithError(77))
-		r := requireDone(t, remoteAccept, "the peer's AcceptStream after CloseWithError")
+		r := calltest.RequireDone(t, remoteAccept, "the peer's AcceptStream after CloseWithError")
 		require.Zero(t, time.Since(start), "the close must reach the peer without waiting")
 		requireSessionError(t, r.err, 77, true)
-		r = requireDone(t, localAccept, "the local AcceptStream after CloseWithError")
+		r = calltest.RequireDone(t, localAccept, "the local AcceptStream after CloseWithError")
 		requireSessionError(t, r.err, 77, false)
 
 		requireSessionError(t, c.Err(), 77, false)
@@ -270,22 +270,22 @@ func TestCloseWakesEveryBlockedCall(t *testing.T) {
 		synctest.Wait()
 		sc.Freeze() // the peer answers no PING
 		ping := goCall(func() (time.Duration, error) { return c.Ping(ctx) })
-		requireBlocked(t, read, "Read with nothing sent")
-		requireBlocked(t, write, "Write beyond the stream window")
-		requireBlocked(t, accept, "AcceptStream with nothing opened")
-		requireBlocked(t, open, "OpenStream without stream credit")
-		requireBlocked(t, ping, "Ping to a frozen peer")
+		calltest.RequireBlocked(t, read, "Read with nothing sent")
+		calltest.RequireBlocked(t, write, "Write beyond the stream window")
+		calltest.RequireBlocked(t, accept, "AcceptStream with nothing opened")
+		calltest.RequireBlocked(t, open, "OpenStream without stream credit")
+		calltest.RequireBlocked(t, ping, "Ping to a frozen peer")
 
 		start := time.Now()
 		require.NoError(t, c.Close())
 		synctest.Wait()
 		require.Zero(t, time.Since(start), "Close and the wake-ups must not wait")
 		errs := map[string]error{
-			"Read":         requireDone(t, read, "Read after Close").Err,
-			"Write":        requireDone(t, write, "Write after Close").Err,
-			"AcceptStream": requireDone(t, accept, "AcceptStream after Close").err,
-			"OpenStream":   requireDone(t, open, "OpenStream after Close").err,
-			"Ping":         requireDone(t, ping, "Ping after Close").err,
+			"Read":         calltest.RequireDone(t, read, "Read after Close").Err,
+			"Write":        calltest.RequireDone(t, write, "Write after Close").Err,
+			"AcceptStream": calltest.RequireDone(t, accept, "AcceptStream after Close").err,
+			"OpenStream":   calltest.RequireDone(t, open, "OpenStream after Close").err,
+			"Ping":         calltest.RequireDone(t, ping, "Ping after Close").err,
 		}
 		for call, err := range errs {
 			require.ErrorIs(t, err, net.ErrClosed, "%s after Close", call)
@@ -303,19 +303,19 @@ func TestGoAway(t *testing.T) {
 			ctx := context.Background()
 			cs, ss := openPair(t, c, s)
 			goAway := goCall(func() (struct{}, error) { return struct{}{}, s.GoAway(ctx) })
-			requireBlocked(t, goAway, "GoAway while a stream is open")
+			calltest.RequireBlocked(t, goAway, "GoAway while a stream is open")
 
 			_, err := c.OpenStream(ctx)
 			requireSessionError(t, err, mux.CodeNoError, true)
 
 			requireEcho(t, cs, ss, "still working")
-			requireBlocked(t, goAway, "GoAway while a stream is open")
+			calltest.RequireBlocked(t, goAway, "GoAway while a stream is open")
 			require.False(t, s.IsClosed(), "the session lives while a stream is open")
 			require.False(t, c.IsClosed(), "the peer's session lives while a stream is open")
 
 			require.NoError(t, cs.Close())
 			require.NoError(t, ss.Close())
-			r := requireDone(t, goAway, "GoAway once the last stream finished")
+			r := calltest.RequireDone(t, goAway, "GoAway once the last stream finished")
 			require.NoError(t, r.err)
 			require.True(t, s.IsClosed(), "GoAway closes the session")
 			synctest.Wait()
@@ -334,7 +334,7 @@ func TestGoAway(t *testing.T) {
 			require.ErrorIs(t, err, context.DeadlineExceeded, "GoAway whose ctx ended before the streams finished")
 			require.Equal(t, 2*time.Second, time.Since(start), "GoAway must return when its ctx ends")
 			require.True(t, s.IsClosed(), "GoAway closes the session even when ctx ends first")
-			r := requireDone(t, read, "the peer's Read after GoAway gave up")
+			r := calltest.RequireDone(t, read, "the peer's Read after GoAway gave up")
 			requireSessionError(t, r.Err, mux.CodeNoError, true)
 		})
 	})
@@ -356,7 +356,7 @@ func TestPing(t *testing.T) {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		ping := goCall(func() (time.Duration, error) { return c.Ping(pctx) })
-		requireBlocked(t, ping, "Ping to a frozen peer")
+		calltest.RequireBlocked(t, ping, "Ping to a frozen peer")
 		r, elapsed := awaitResult(t, ping, start, time.Minute, "Ping to a frozen peer")
 		require.ErrorIs(t, r.err, context.DeadlineExceeded, "Ping to a frozen peer ends with its ctx")
 		require.Equal(t, 5*time.Second, elapsed, "Ping must return when its ctx ends")
@@ -380,9 +380,9 @@ func TestSessionIsListener(t *testing.T) {
 		requireEcho(t, cs, conn, "via Accept")
 
 		accept := goCall(l.Accept)
-		requireBlocked(t, accept, "Accept with nothing opened")
+		calltest.RequireBlocked(t, accept, "Accept with nothing opened")
 		require.NoError(t, l.Close())
-		r := requireDone(t, accept, "Accept after the listener's Close")
+		r := calltest.RequireDone(t, accept, "Accept after the listener's Close")
 		require.ErrorIs(t, r.err, net.ErrClosed, "Accept after Close, as net.Listener")
 	})
 }
@@ -417,10 +417,10 @@ func TestNonTwinePeer(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s, peer := newRawPeer(t, nil, true)
 				accept := goAccept(s, context.Background())
-				requireBlocked(t, accept, "AcceptStream before the peer sent anything")
+				calltest.RequireBlocked(t, accept, "AcceptStream before the peer sent anything")
 				start := time.Now()
 				peer.writeRaw(tc.sent)
-				r := requireDone(t, accept, "AcceptStream after the peer sent "+tc.name)
+				r := calltest.RequireDone(t, accept, "AcceptStream after the peer sent "+tc.name)
 				require.Zero(t, time.Since(start), "the error must come without waiting")
 				se := requireSessionError(t, r.err, mux.CodeProtocol, false)
 				var pe *mux.ProtocolError
@@ -443,9 +443,9 @@ func TestNonTwinePeer(t *testing.T) {
 			s, peer := newRawPeer(t, nil, true)
 			accept := goAccept(s, context.Background())
 			peer.writeRaw([]byte(frame.Preface[:3]))
-			requireBlocked(t, accept, "AcceptStream after 3 bytes of preface")
+			calltest.RequireBlocked(t, accept, "AcceptStream after 3 bytes of preface")
 			require.NoError(t, peer.conn.Close())
-			r := requireDone(t, accept, "AcceptStream after the peer closed")
+			r := calltest.RequireDone(t, accept, "AcceptStream after the peer closed")
 			var se *mux.SessionError
 			require.ErrorAs(t, r.err, &se, "a peer that hangs up mid-preface ends the session with a *mux.SessionError")
 			require.ErrorIs(t, r.err, net.ErrClosed)

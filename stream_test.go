@@ -107,11 +107,11 @@ func TestCloseReadIsAnnounced(t *testing.T) {
 		cs, ss := openPair(t, c, s)
 
 		w := calltest.Write(cs, randomBytes(1<<20))
-		requireBlocked(t, w, "a Write past the stream window")
+		calltest.RequireBlocked(t, w, "a Write past the stream window")
 
 		start := time.Now()
 		require.NoError(t, ss.CloseRead())
-		r := requireDone(t, w, "the peer's blocked Write after CloseRead")
+		r := calltest.RequireDone(t, w, "the peer's blocked Write after CloseRead")
 		require.Zero(t, time.Since(start), "the Write must fail within one round trip")
 		requireStreamError(t, r.Err, mux.CodeNoError, true)
 		require.Equal(t, 64<<10, r.N, "the Write sent exactly the stream window")
@@ -136,7 +136,7 @@ func TestCloseReadIsAnnounced(t *testing.T) {
 		_, err = io.ReadFull(ss2, got)
 		require.NoError(t, err)
 		require.Equal(t, data, got)
-		require.NoError(t, requireDone(t, w2, "the second stream's Write").Err)
+		require.NoError(t, calltest.RequireDone(t, w2, "the second stream's Write").Err)
 	})
 }
 
@@ -156,12 +156,12 @@ func TestResetWithErrorBothSides(t *testing.T) {
 				}
 				read := calltest.ReadFull(blocked, 1)
 				write := calltest.Write(blocked, randomBytes(1<<20))
-				requireBlocked(t, read, "a Read with nothing sent")
-				requireBlocked(t, write, "a Write past the window")
+				calltest.RequireBlocked(t, read, "a Read with nothing sent")
+				calltest.RequireBlocked(t, write, "a Write past the window")
 
 				require.NoError(t, cs.ResetWithError(42))
-				requireStreamError(t, requireDone(t, read, "the blocked Read").Err, 42, blockedOnPeer)
-				requireStreamError(t, requireDone(t, write, "the blocked Write").Err, 42, blockedOnPeer)
+				requireStreamError(t, calltest.RequireDone(t, read, "the blocked Read").Err, 42, blockedOnPeer)
+				requireStreamError(t, calltest.RequireDone(t, write, "the blocked Write").Err, 42, blockedOnPeer)
 				for st, remote := range map[*Stream]bool{ss: true, cs: false} {
 					_, err := st.Write([]byte("x"))
 					requireStreamError(t, err, 42, remote)
@@ -187,9 +187,9 @@ func TestSessionDeathIsNeverEOF(t *testing.T) {
 			c, s, cc, _ := newPair(t, nil, nil)
 			cs, _ := openPair(t, c, s)
 			r := calltest.ReadFull(cs, 1)
-			requireBlocked(t, r, "Read")
+			calltest.RequireBlocked(t, r, "Read")
 			cc.Close()
-			err := requireDone(t, r, "Read after the connection closed").Err
+			err := calltest.RequireDone(t, r, "Read after the connection closed").Err
 			require.NotErrorIs(t, err, io.EOF)
 			var se *mux.SessionError
 			require.ErrorAs(t, err, &se)
@@ -205,10 +205,10 @@ func TestSessionDeathIsNeverEOF(t *testing.T) {
 			st, err := s.AcceptStream(context.Background())
 			require.NoError(t, err)
 			r := calltest.ReadFull(st, 1)
-			requireBlocked(t, r, "Read")
+			calltest.RequireBlocked(t, r, "Read")
 			// Stream 3 was never opened.
 			peer.write(frame.Frame{Header: frame.Header{Type: frame.TypeData, StreamID: 3}, Data: []byte("x")})
-			err = requireDone(t, r, "Read after a protocol error").Err
+			err = calltest.RequireDone(t, r, "Read after a protocol error").Err
 			require.NotErrorIs(t, err, io.EOF)
 			var pe *mux.ProtocolError
 			require.ErrorAs(t, err, &pe)
@@ -226,7 +226,7 @@ func TestSessionDeathIsNeverEOF(t *testing.T) {
 			r := calltest.ReadFull(cs, 1)
 			sc.Freeze()
 			time.Sleep(2 * time.Second)
-			err := requireDone(t, r, "Read after the peer went silent").Err
+			err := calltest.RequireDone(t, r, "Read after the peer went silent").Err
 			require.NotErrorIs(t, err, io.EOF)
 			require.ErrorIs(t, err, mux.ErrPeerUnresponsive)
 		})

@@ -69,9 +69,9 @@ func TestWritesTakeTurns(t *testing.T) {
 		cs, ss := openPair(t, c, s)
 		a, b := bytes.Repeat([]byte("a"), 3<<10), bytes.Repeat([]byte("b"), 10)
 		first := calltest.Write(cs, a) // blocks on the 1 KiB window
-		requireBlocked(t, first, "the window is 1 KiB")
+		calltest.RequireBlocked(t, first, "the window is 1 KiB")
 		second := calltest.Write(cs, b)
-		requireBlocked(t, second, "the first Write is in progress")
+		calltest.RequireBlocked(t, second, "the first Write is in progress")
 		got, err := io.ReadAll(io.LimitReader(ss, int64(len(a)+len(b))))
 		require.NoError(t, err)
 		require.Equal(t, append(a, b...), got)
@@ -81,9 +81,9 @@ func TestWritesTakeTurns(t *testing.T) {
 		// The deadline ends the Write in progress after what the window
 		// let through, and the one waiting for its turn with nothing.
 		first = calltest.Write(cs, a)
-		requireBlocked(t, first, "the window is 1 KiB")
+		calltest.RequireBlocked(t, first, "the window is 1 KiB")
 		late := calltest.Write(cs, b)
-		requireBlocked(t, late, "the first Write is in progress")
+		calltest.RequireBlocked(t, late, "the first Write is in progress")
 		require.NoError(t, cs.SetWriteDeadline(time.Now().Add(time.Second)))
 		var de *mux.DeadlineError
 		res := <-first

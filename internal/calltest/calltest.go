@@ -1,9 +1,12 @@
 // Package calltest runs blocking calls, such as a Read or a Write, in their
-// own goroutines for tests, and hands back what each returned and when.
+// own goroutines for tests, hands back what each returned and when, and
+// checks inside a synctest bubble whether they are still blocked.
 package calltest
 
 import (
 	"io"
+	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -51,4 +54,31 @@ func Write(w io.Writer, p []byte) <-chan Result {
 		n, err := w.Write(p)
 		return Result{N: n, Err: err}
 	})
+}
+
+// RequireBlocked asserts, once every goroutine of the synctest bubble is
+// idle, that the call behind ch has not returned.
+func RequireBlocked[R any](t *testing.T, ch <-chan R, why string) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case r := <-ch:
+		t.Fatalf("%s: returned %+v instead of blocking", why, r)
+	default:
+	}
+}
+
+// RequireDone asserts, once every goroutine of the synctest bubble is
+// idle, that the call behind ch returned, and returns its result.
+func RequireDone[R any](t *testing.T, ch <-chan R, why string) R {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case r := <-ch:
+		return r
+	default:
+		t.Fatalf("%s: still blocked", why)
+		var zero R
+		return zero
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -35,61 +37,6 @@ func newPipe(t *testing.T, bufSize int) (*memconn.Conn, *memconn.Conn) {
 		_ = b.Close()
 	})
 	return a, b
-}
-
-// result is what a Read or Write started by goRead or goWrite returned.
-type result struct {
-	n    int
-	err  error
-	data []byte // the bytes read
-	at   time.Time
-}
-
-// goRead starts a Read of up to size bytes from c in a new goroutine.
-func goRead(c net.Conn, size int) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		p := make([]byte, size)
-		n, err := c.Read(p)
-		ch <- result{n: n, err: err, data: p[:n], at: time.Now()}
-	}()
-	return ch
-}
-
-// goWrite starts a Write of p to c in a new goroutine.
-func goWrite(c net.Conn, p []byte) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		n, err := c.Write(p)
-		ch <- result{n: n, err: err, at: time.Now()}
-	}()
-	return ch
-}
-
-// requireBlocked waits until the bubble is idle and fails if the call
-// behind ch has returned.
-func requireBlocked(t *testing.T, ch <-chan result, why string) {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case r := <-ch:
-		t.Fatalf("%s: call returned n=%d err=%v, want it blocked", why, r.n, r.err)
-	default:
-	}
-}
-
-// requireDone waits until the bubble is idle and returns the result of the
-// call behind ch, failing if it is still blocked.
-func requireDone(t *testing.T, ch <-chan result, why string) result {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case r := <-ch:
-		return r
-	default:
-		t.Fatalf("%s: call still blocked, want it returned", why)
-		return result{}
-	}
 }
 
 // requireTimeout checks that err is a deadline error as package net reports it.
@@ -221,14 +168,14 @@ func TestReadReturnsWhatIsBuffered(t *testing.T) {
 func TestReadBlocksWhileEmpty(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := newPipe(t, 16)
-		read := goRead(b, 10)
-		requireBlocked(t, read, "Read with nothing buffered")
+		read := calltest.Read(b, 10)
+		calltest.RequireBlocked(t, read, "Read with nothing buffered")
 
 		_, err := a.Write([]byte("hi"))
 		require.NoError(t, err)
-		r := requireDone(t, read, "Read after the peer wrote")
-		require.NoError(t, r.err)
-		require.Equal(t, "hi", string(r.data))
+		r := calltest.RequireDone(t, read, "Read after the peer wrote")
+		require.NoError(t, r.Err)
+		require.Equal(t, "hi", string(r.Data))
 	})
 }
 
@@ -254,15 +201,15 @@ func TestWriteBlocksWhileBufferFull(t *testing.T) {
 		require.NoError(t, err, "a Write that fits the buffer does not block")
 		require.Equal(t, 8, n)
 
-		write := goWrite(a, []byte("abcde"))
-		requireBlocked(t, write, "Write into a full buffer")
+		write := calltest.Write(a, []byte("abcde"))
+		calltest.RequireBlocked(t, write, "Write into a full buffer")
 		written, _ := a.Stats()
 		require.EqualValues(t, 8, written, "nothing more accepted while full")
 
 		p := make([]byte, 3)
 		_, err = io.ReadFull(b, p)
 		require.NoError(t, err)
-		requireBlocked(t, write, "Write with 3 of 5 bytes accepted")
+		calltest.RequireBlocked(t, write, "Write with 3 of 5 bytes accepted")
 		written, _ = a.Stats()
 		require.EqualValues(t, 11, written, "the Write took the room the Read made")
 
@@ -270,9 +217,9 @@ func TestWriteBlocksWhileBufferFull(t *testing.T) {
 		_, err = io.ReadFull(b, p)
 		require.NoError(t, err)
 		require.Equal(t, "34567abc", string(p))
-		r := requireDone(t, write, "Write after the peer made room")
-		require.NoError(t, r.err)
-		require.Equal(t, 5, r.n)
+		r := calltest.RequireDone(t, write, "Write after the peer made room")
+		require.NoError(t, r.Err)
+		require.Equal(t, 5, r.N)
 
 		p = make([]byte, 2)
 		_, err = io.ReadFull(b, p)
@@ -285,17 +232,17 @@ func TestConcurrentWritesDoNotInterleave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := newPipe(t, 10)
 		const size = 1000
-		writes := []<-chan result{
-			goWrite(a, bytes.Repeat([]byte("x"), size)),
-			goWrite(a, bytes.Repeat([]byte("y"), size)),
-			goWrite(a, bytes.Repeat([]byte("z"), size)),
+		writes := []<-chan calltest.Result{
+			calltest.Write(a, bytes.Repeat([]byte("x"), size)),
+			calltest.Write(a, bytes.Repeat([]byte("y"), size)),
+			calltest.Write(a, bytes.Repeat([]byte("z"), size)),
 		}
 		got := make([]byte, 3*size)
 		_, err := io.ReadFull(b, got)
 		require.NoError(t, err)
 		for _, w := range writes {
-			r := requireDone(t, w, "Write after its bytes were read")
-			require.NoError(t, r.err)
+			r := calltest.RequireDone(t, w, "Write after its bytes were read")
+			require.NoError(t, r.Err)
 		}
 		for i := 0; i < len(got); i += size {
 			require.Equal(t, bytes.Repeat(got[i:i+1], size), got[i:i+size], "bytes of one Write are contiguous")
@@ -306,15 +253,15 @@ func TestConcurrentWritesDoNotInterleave(t *testing.T) {
 func TestConcurrentReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := newPipe(t, 64)
-		reads := []<-chan result{goRead(b, 4), goRead(b, 4), goRead(b, 4)}
-		requireBlocked(t, reads[0], "Read with nothing buffered")
+		reads := []<-chan calltest.Result{calltest.Read(b, 4), calltest.Read(b, 4), calltest.Read(b, 4)}
+		calltest.RequireBlocked(t, reads[0], "Read with nothing buffered")
 		_, err := a.Write([]byte("0123456789ab"))
 		require.NoError(t, err)
 		var all []byte
 		for _, r := range reads {
-			res := requireDone(t, r, "Read after data arrived")
-			require.NoError(t, res.err)
-			all = append(all, res.data...)
+			res := calltest.RequireDone(t, r, "Read after data arrived")
+			require.NoError(t, res.Err)
+			all = append(all, res.Data...)
 		}
 		require.ElementsMatch(t, []byte("0123456789ab"), all, "each byte is read once")
 	})
@@ -342,11 +289,11 @@ func TestPeerClose(t *testing.T) {
 	t.Run("pending read gets EOF", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			a, b := newPipe(t, 16)
-			read := goRead(b, 16)
-			requireBlocked(t, read, "Read with nothing buffered")
+			read := calltest.Read(b, 16)
+			calltest.RequireBlocked(t, read, "Read with nothing buffered")
 			require.NoError(t, a.Close())
-			r := requireDone(t, read, "Read after the peer closed")
-			require.Equal(t, io.EOF, r.err)
+			r := calltest.RequireDone(t, read, "Read after the peer closed")
+			require.Equal(t, io.EOF, r.Err)
 		})
 	})
 	t.Run("write fails", func(t *testing.T) {
@@ -365,12 +312,12 @@ func TestPeerClose(t *testing.T) {
 	t.Run("pending write fails with bytes accepted", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			a, b := newPipe(t, 4)
-			write := goWrite(a, []byte("0123456789"))
-			requireBlocked(t, write, "Write larger than the buffer")
+			write := calltest.Write(a, []byte("0123456789"))
+			calltest.RequireBlocked(t, write, "Write larger than the buffer")
 			require.NoError(t, b.Close())
-			r := requireDone(t, write, "Write after the peer closed")
-			require.Equal(t, 4, r.n, "n counts the bytes accepted before the close")
-			require.ErrorIs(t, r.err, io.ErrClosedPipe)
+			r := calltest.RequireDone(t, write, "Write after the peer closed")
+			require.Equal(t, 4, r.N, "n counts the bytes accepted before the close")
+			require.ErrorIs(t, r.Err, io.ErrClosedPipe)
 		})
 	})
 }
@@ -380,17 +327,17 @@ func TestLocalClose(t *testing.T) {
 		a, b := newPipe(t, 4)
 		_, err := a.Write([]byte("full"))
 		require.NoError(t, err)
-		read := goRead(a, 4)
-		write := goWrite(a, []byte("more"))
-		requireBlocked(t, read, "Read with nothing buffered")
-		requireBlocked(t, write, "Write into a full buffer")
+		read := calltest.Read(a, 4)
+		write := calltest.Write(a, []byte("more"))
+		calltest.RequireBlocked(t, read, "Read with nothing buffered")
+		calltest.RequireBlocked(t, write, "Write into a full buffer")
 
 		require.NoError(t, a.Close())
-		r := requireDone(t, read, "pending Read after Close")
-		require.ErrorIs(t, r.err, net.ErrClosed)
-		r = requireDone(t, write, "pending Write after Close")
-		require.ErrorIs(t, r.err, net.ErrClosed)
-		require.Zero(t, r.n)
+		r := calltest.RequireDone(t, read, "pending Read after Close")
+		require.ErrorIs(t, r.Err, net.ErrClosed)
+		r = calltest.RequireDone(t, write, "pending Write after Close")
+		require.ErrorIs(t, r.Err, net.ErrClosed)
+		require.Zero(t, r.N)
 
 		_, err = a.Read(make([]byte, 1))
 		require.ErrorIs(t, err, net.ErrClosed)
@@ -456,22 +403,22 @@ func TestReadDeadline(t *testing.T) {
 			_, b := newPipe(t, 4)
 			start := time.Now()
 			require.NoError(t, b.SetReadDeadline(start.Add(time.Second)))
-			r := <-goRead(b, 4)
-			requireTimeout(t, r.err, "read")
-			require.Equal(t, time.Second, r.at.Sub(start), "Read returns exactly at the deadline")
+			r := <-calltest.Read(b, 4)
+			requireTimeout(t, r.Err, "read")
+			require.Equal(t, time.Second, r.At.Sub(start), "Read returns exactly at the deadline")
 		})
 	})
 	t.Run("set while blocked", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			_, b := newPipe(t, 4)
 			start := time.Now()
-			read := goRead(b, 4)
+			read := calltest.Read(b, 4)
 			time.Sleep(time.Second)
-			requireBlocked(t, read, "Read without a deadline")
+			calltest.RequireBlocked(t, read, "Read without a deadline")
 			require.NoError(t, b.SetReadDeadline(time.Now().Add(time.Second)))
 			r := <-read
-			requireTimeout(t, r.err, "read")
-			require.Equal(t, 2*time.Second, r.at.Sub(start), "a new deadline applies to a pending Read")
+			requireTimeout(t, r.Err, "read")
+			require.Equal(t, 2*time.Second, r.At.Sub(start), "a new deadline applies to a pending Read")
 		})
 	})
 	t.Run("future call after expiry", func(t *testing.T) {
@@ -492,14 +439,14 @@ func TestReadDeadline(t *testing.T) {
 			_, b := newPipe(t, 4)
 			start := time.Now()
 			require.NoError(t, b.SetReadDeadline(start.Add(time.Second)))
-			read := goRead(b, 4)
+			read := calltest.Read(b, 4)
 			time.Sleep(500 * time.Millisecond)
 			require.NoError(t, b.SetReadDeadline(start.Add(3*time.Second)))
 			time.Sleep(time.Second)
-			requireBlocked(t, read, "Read past the replaced deadline")
+			calltest.RequireBlocked(t, read, "Read past the replaced deadline")
 			r := <-read
-			requireTimeout(t, r.err, "read")
-			require.Equal(t, 3*time.Second, r.at.Sub(start), "Read returns at the extended deadline")
+			requireTimeout(t, r.Err, "read")
+			require.Equal(t, 3*time.Second, r.At.Sub(start), "Read returns at the extended deadline")
 		})
 	})
 	t.Run("extend after expiry", func(t *testing.T) {
@@ -511,25 +458,25 @@ func TestReadDeadline(t *testing.T) {
 			requireTimeout(t, err, "read")
 
 			require.NoError(t, b.SetReadDeadline(time.Now().Add(time.Second)))
-			read := goRead(b, 4)
-			requireBlocked(t, read, "Read after the deadline was extended")
+			read := calltest.Read(b, 4)
+			calltest.RequireBlocked(t, read, "Read after the deadline was extended")
 			_, err = a.Write([]byte("ok"))
 			require.NoError(t, err)
-			r := requireDone(t, read, "Read after the peer wrote")
-			require.NoError(t, r.err)
-			require.Equal(t, "ok", string(r.data))
+			r := calltest.RequireDone(t, read, "Read after the peer wrote")
+			require.NoError(t, r.Err)
+			require.Equal(t, "ok", string(r.Data))
 		})
 	})
 	t.Run("past wakes at once", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			_, b := newPipe(t, 4)
 			start := time.Now()
-			read := goRead(b, 4)
-			requireBlocked(t, read, "Read without a deadline")
+			read := calltest.Read(b, 4)
+			calltest.RequireBlocked(t, read, "Read without a deadline")
 			require.NoError(t, b.SetReadDeadline(start.Add(-time.Second)))
-			r := requireDone(t, read, "Read after a past deadline")
-			requireTimeout(t, r.err, "read")
-			require.Equal(t, start, r.at, "no fake time passed")
+			r := calltest.RequireDone(t, read, "Read after a past deadline")
+			requireTimeout(t, r.Err, "read")
+			require.Equal(t, start, r.At, "no fake time passed")
 		})
 	})
 	t.Run("now counts as past", func(t *testing.T) {
@@ -544,19 +491,19 @@ func TestReadDeadline(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			a, b := newPipe(t, 4)
 			require.NoError(t, b.SetReadDeadline(time.Now().Add(time.Second)))
-			read := goRead(b, 4)
+			read := calltest.Read(b, 4)
 			require.NoError(t, b.SetReadDeadline(time.Time{}))
 			time.Sleep(time.Hour)
-			requireBlocked(t, read, "Read after the deadline was cleared")
+			calltest.RequireBlocked(t, read, "Read after the deadline was cleared")
 			_, err := a.Write([]byte("ok"))
 			require.NoError(t, err)
-			r := requireDone(t, read, "Read after the peer wrote")
-			require.NoError(t, r.err)
+			r := calltest.RequireDone(t, read, "Read after the peer wrote")
+			require.NoError(t, r.Err)
 
 			require.NoError(t, b.SetReadDeadline(time.Now().Add(-time.Second)))
 			require.NoError(t, b.SetReadDeadline(time.Time{}))
-			read = goRead(b, 4)
-			requireBlocked(t, read, "Read after an expired deadline was cleared")
+			read = calltest.Read(b, 4)
+			calltest.RequireBlocked(t, read, "Read after an expired deadline was cleared")
 		})
 	})
 	t.Run("does not affect writes", func(t *testing.T) {
@@ -582,10 +529,10 @@ func TestWriteDeadline(t *testing.T) {
 			a, b := newPipe(t, 4)
 			start := time.Now()
 			require.NoError(t, a.SetWriteDeadline(start.Add(time.Second)))
-			r := <-goWrite(a, []byte("0123456789"))
-			requireTimeout(t, r.err, "write")
-			require.Equal(t, 4, r.n, "a timed-out Write reports what it buffered")
-			require.Equal(t, time.Second, r.at.Sub(start), "Write returns exactly at the deadline")
+			r := <-calltest.Write(a, []byte("0123456789"))
+			requireTimeout(t, r.Err, "write")
+			require.Equal(t, 4, r.N, "a timed-out Write reports what it buffered")
+			require.Equal(t, time.Second, r.At.Sub(start), "Write returns exactly at the deadline")
 
 			p := make([]byte, 8)
 			n, err := b.Read(p)
@@ -596,17 +543,17 @@ func TestWriteDeadline(t *testing.T) {
 	t.Run("waiting for another write", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			a, _ := newPipe(t, 4)
-			first := goWrite(a, []byte("0123456789"))
-			requireBlocked(t, first, "Write larger than the buffer")
-			second := goWrite(a, []byte("x"))
-			requireBlocked(t, second, "Write behind a blocked Write")
+			first := calltest.Write(a, []byte("0123456789"))
+			calltest.RequireBlocked(t, first, "Write larger than the buffer")
+			second := calltest.Write(a, []byte("x"))
+			calltest.RequireBlocked(t, second, "Write behind a blocked Write")
 			require.NoError(t, a.SetWriteDeadline(time.Now()))
-			r := requireDone(t, first, "first Write after a past deadline")
-			requireTimeout(t, r.err, "write")
-			require.Equal(t, 4, r.n)
-			r = requireDone(t, second, "second Write after a past deadline")
-			requireTimeout(t, r.err, "write")
-			require.Zero(t, r.n)
+			r := calltest.RequireDone(t, first, "first Write after a past deadline")
+			requireTimeout(t, r.Err, "write")
+			require.Equal(t, 4, r.N)
+			r = calltest.RequireDone(t, second, "second Write after a past deadline")
+			requireTimeout(t, r.Err, "write")
+			require.Zero(t, r.N)
 		})
 	})
 	t.Run("extend after expiry", func(t *testing.T) {
@@ -632,16 +579,16 @@ func TestSetDeadlineSetsBoth(t *testing.T) {
 		_, err := a.Write([]byte("x"))
 		require.NoError(t, err)
 		require.NoError(t, a.SetDeadline(start.Add(time.Second)))
-		read, write := goRead(a, 1), goWrite(a, []byte("y"))
+		read, write := calltest.Read(a, 1), calltest.Write(a, []byte("y"))
 		r := <-read
-		requireTimeout(t, r.err, "read")
-		require.Equal(t, time.Second, r.at.Sub(start))
+		requireTimeout(t, r.Err, "read")
+		require.Equal(t, time.Second, r.At.Sub(start))
 		r = <-write
-		requireTimeout(t, r.err, "write")
-		require.Equal(t, time.Second, r.at.Sub(start))
+		requireTimeout(t, r.Err, "write")
+		require.Equal(t, time.Second, r.At.Sub(start))
 
 		require.NoError(t, a.SetDeadline(time.Time{}))
-		requireBlocked(t, goRead(a, 1), "Read after SetDeadline(zero)")
+		calltest.RequireBlocked(t, calltest.Read(a, 1), "Read after SetDeadline(zero)")
 	})
 }
 
@@ -656,28 +603,28 @@ func TestFreeze(t *testing.T) {
 			n, err := b.Write([]byte("z"))
 			require.NoError(t, err, "a frozen end's Write is accepted while there is room")
 			require.Equal(t, 1, n)
-			frozenWrite := goWrite(b, []byte("more"))
-			requireBlocked(t, frozenWrite, "frozen end's Write into a full buffer")
+			frozenWrite := calltest.Write(b, []byte("more"))
+			calltest.RequireBlocked(t, frozenWrite, "frozen end's Write into a full buffer")
 
 			p := make([]byte, 8)
 			n, err = a.Read(p)
 			require.NoError(t, err)
 			require.Equal(t, "pre", string(p[:n]), "bytes written before Freeze are delivered")
-			aRead := goRead(a, 8)
-			requireBlocked(t, aRead, "peer's Read of bytes written while frozen")
+			aRead := calltest.Read(a, 8)
+			calltest.RequireBlocked(t, aRead, "peer's Read of bytes written while frozen")
 
 			_, err = a.Write([]byte("0123"))
 			require.NoError(t, err, "the peer's Write fills the buffer")
-			aWrite := goWrite(a, []byte("4"))
-			requireBlocked(t, aWrite, "peer's Write into a full buffer")
-			bRead := goRead(b, 8)
-			requireBlocked(t, bRead, "frozen end's Read with bytes buffered")
+			aWrite := calltest.Write(a, []byte("4"))
+			calltest.RequireBlocked(t, aWrite, "peer's Write into a full buffer")
+			bRead := calltest.Read(b, 8)
+			calltest.RequireBlocked(t, bRead, "frozen end's Read with bytes buffered")
 
 			time.Sleep(time.Hour)
-			requireBlocked(t, aRead, "peer's Read an hour later")
-			requireBlocked(t, aWrite, "peer's Write an hour later")
-			requireBlocked(t, bRead, "frozen end's Read an hour later")
-			requireBlocked(t, frozenWrite, "frozen end's Write an hour later")
+			calltest.RequireBlocked(t, aRead, "peer's Read an hour later")
+			calltest.RequireBlocked(t, aWrite, "peer's Write an hour later")
+			calltest.RequireBlocked(t, bRead, "frozen end's Read an hour later")
+			calltest.RequireBlocked(t, frozenWrite, "frozen end's Write an hour later")
 			aWritten, aReadN := a.Stats()
 			require.EqualValues(t, 4, aWritten)
 			require.EqualValues(t, 3, aReadN)
@@ -686,33 +633,33 @@ func TestFreeze(t *testing.T) {
 			require.Zero(t, bReadN)
 
 			require.NoError(t, b.Close())
-			r := requireDone(t, aRead, "peer's Read after the frozen end closed")
-			require.ErrorIs(t, r.err, syscall.ECONNRESET, "bytes written while frozen were lost")
-			require.Empty(t, r.data)
-			r = requireDone(t, aWrite, "peer's Write after the frozen end closed")
-			require.ErrorIs(t, r.err, io.ErrClosedPipe)
-			r = requireDone(t, bRead, "frozen end's Read after its Close")
-			require.ErrorIs(t, r.err, net.ErrClosed)
-			r = requireDone(t, frozenWrite, "frozen end's Write after its Close")
-			require.ErrorIs(t, r.err, net.ErrClosed)
+			r := calltest.RequireDone(t, aRead, "peer's Read after the frozen end closed")
+			require.ErrorIs(t, r.Err, syscall.ECONNRESET, "bytes written while frozen were lost")
+			require.Empty(t, r.Data)
+			r = calltest.RequireDone(t, aWrite, "peer's Write after the frozen end closed")
+			require.ErrorIs(t, r.Err, io.ErrClosedPipe)
+			r = calltest.RequireDone(t, bRead, "frozen end's Read after its Close")
+			require.ErrorIs(t, r.Err, net.ErrClosed)
+			r = calltest.RequireDone(t, frozenWrite, "frozen end's Write after its Close")
+			require.ErrorIs(t, r.Err, net.ErrClosed)
 		})
 	})
 	t.Run("peer close wakes peer calls only", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			a, b := newPipe(t, 4)
 			b.Freeze()
-			aRead := goRead(a, 8)
-			bRead := goRead(b, 8)
-			requireBlocked(t, aRead, "peer's Read")
+			aRead := calltest.Read(a, 8)
+			bRead := calltest.Read(b, 8)
+			calltest.RequireBlocked(t, aRead, "peer's Read")
 			require.NoError(t, a.Close())
-			r := requireDone(t, aRead, "peer's Read after its own Close")
-			require.ErrorIs(t, r.err, net.ErrClosed)
-			requireBlocked(t, bRead, "frozen end's Read does not see the peer's close")
+			r := calltest.RequireDone(t, aRead, "peer's Read after its own Close")
+			require.ErrorIs(t, r.Err, net.ErrClosed)
+			calltest.RequireBlocked(t, bRead, "frozen end's Read does not see the peer's close")
 			_, err := b.Write([]byte("x"))
 			require.ErrorIs(t, err, io.ErrClosedPipe, "frozen end's Write fails once the peer closed")
 			require.NoError(t, b.Close())
-			r = requireDone(t, bRead, "frozen end's Read after its Close")
-			require.ErrorIs(t, r.err, net.ErrClosed)
+			r = calltest.RequireDone(t, bRead, "frozen end's Read after its Close")
+			require.ErrorIs(t, r.Err, net.ErrClosed)
 		})
 	})
 	t.Run("close without lost bytes gives EOF", func(t *testing.T) {
@@ -739,9 +686,9 @@ func TestFreeze(t *testing.T) {
 			b.Freeze()
 			start := time.Now()
 			require.NoError(t, b.SetReadDeadline(start.Add(time.Second)))
-			r := <-goRead(b, 4)
-			requireTimeout(t, r.err, "read")
-			require.Equal(t, time.Second, r.at.Sub(start))
+			r := <-calltest.Read(b, 4)
+			requireTimeout(t, r.Err, "read")
+			require.Equal(t, time.Second, r.At.Sub(start))
 		})
 	})
 	t.Run("after close does nothing", func(t *testing.T) {
