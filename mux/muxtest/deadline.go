@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -25,10 +27,10 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 		// block starts a call on st that blocks until the deadline: a Read
 		// with nothing sent, or a Write beyond the window of a peer that
 		// does not read.
-		block func(st mux.Stream) <-chan result
+		block func(st mux.Stream) <-chan calltest.Result
 	}{
-		{"Read", mux.Stream.SetReadDeadline, func(st mux.Stream) <-chan result { return goRead(st, 10) }},
-		{"Write", mux.Stream.SetWriteDeadline, func(st mux.Stream) <-chan result { return goWrite(st, randomBytes(4, blockingSize)) }},
+		{"Read", mux.Stream.SetReadDeadline, func(st mux.Stream) <-chan calltest.Result { return calltest.Read(st, 10) }},
+		{"Write", mux.Stream.SetWriteDeadline, func(st mux.Stream) <-chan calltest.Result { return calltest.Write(st, randomBytes(4, blockingSize)) }},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
@@ -42,9 +44,9 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(short)))
 				r := await(t, call, op.name+" after its deadline")
-				requireTimeout(t, r.err, op.name+" blocked when the deadline was set")
-				requireElapsed(t, start, r.at, short, op.name+" with a 50ms deadline")
-				requireUsable(t, st, peer, op.set, r.n)
+				requireTimeout(t, r.Err, op.name+" blocked when the deadline was set")
+				requireElapsed(t, start, r.At, short, op.name+" with a 50ms deadline")
+				requireUsable(t, st, peer, op.set, r.N)
 			})
 			// A deadline set before the call bounds it.
 			t.Run("SetBefore", func(t *testing.T) {
@@ -53,9 +55,9 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(short)))
 				r := await(t, op.block(st), op.name+" after its deadline")
-				requireTimeout(t, r.err, op.name+" with a deadline set before it")
-				requireElapsed(t, start, r.at, short, op.name+" with a 50ms deadline")
-				requireUsable(t, st, peer, op.set, r.n)
+				requireTimeout(t, r.Err, op.name+" with a deadline set before it")
+				requireElapsed(t, start, r.At, short, op.name+" with a 50ms deadline")
+				requireUsable(t, st, peer, op.set, r.N)
 			})
 			// A later deadline replaces an earlier one, while the call
 			// is blocked: shortened, then extended.
@@ -68,9 +70,9 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(short)))
 				r := await(t, call, op.name+" after its shortened deadline")
-				requireTimeout(t, r.err, op.name+" with a shortened deadline")
-				requireElapsed(t, start, r.at, short, op.name+" with a deadline shortened to 50ms")
-				requireUsable(t, st, peer, op.set, r.n)
+				requireTimeout(t, r.Err, op.name+" with a shortened deadline")
+				requireElapsed(t, start, r.At, short, op.name+" with a deadline shortened to 50ms")
+				requireUsable(t, st, peer, op.set, r.N)
 			})
 			t.Run("ExtendWhileBlocked", func(t *testing.T) {
 				t.Parallel()
@@ -84,9 +86,9 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				const extended = 600 * time.Millisecond
 				require.NoError(t, op.set(st, start.Add(extended)))
 				r := await(t, call, op.name+" after its extended deadline")
-				requireTimeout(t, r.err, op.name+" with an extended deadline")
-				requireElapsed(t, start, r.at, extended, op.name+" with a deadline extended from 1s to 1.2s")
-				requireUsable(t, st, peer, op.set, r.n)
+				requireTimeout(t, r.Err, op.name+" with an extended deadline")
+				requireElapsed(t, start, r.At, extended, op.name+" with a deadline extended from 1s to 1.2s")
+				requireUsable(t, st, peer, op.set, r.N)
 			})
 			// After a deadline passed, a new one applies to later calls.
 			t.Run("ExtendAfterExpiry", func(t *testing.T) {
@@ -94,14 +96,14 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				st, peer := deadlinePair(t, newPair)
 				require.NoError(t, op.set(st, time.Now().Add(short)))
 				r := await(t, op.block(st), op.name+" after its deadline")
-				requireTimeout(t, r.err, op.name+" after its deadline")
-				sent := r.n
+				requireTimeout(t, r.Err, op.name+" after its deadline")
+				sent := r.N
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(2*short)))
 				r = await(t, op.block(st), op.name+" after its renewed deadline")
-				requireTimeout(t, r.err, op.name+" after its renewed deadline")
-				requireElapsed(t, start, r.at, 2*short, op.name+" with a deadline renewed after expiry")
-				requireUsable(t, st, peer, op.set, sent+r.n)
+				requireTimeout(t, r.Err, op.name+" after its renewed deadline")
+				requireElapsed(t, start, r.At, 2*short, op.name+" with a deadline renewed after expiry")
+				requireUsable(t, st, peer, op.set, sent+r.N)
 			})
 			// A deadline in the past fails blocked and later calls at once.
 			t.Run("Past", func(t *testing.T) {
@@ -111,11 +113,11 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				requirePending(t, call, op.name+" with no deadline")
 				require.NoError(t, op.set(st, time.Now().Add(-time.Second)))
 				r := await(t, call, op.name+" after a deadline in the past")
-				requireTimeout(t, r.err, op.name+" blocked when a past deadline was set")
-				sent := r.n
+				requireTimeout(t, r.Err, op.name+" blocked when a past deadline was set")
+				sent := r.N
 				r = await(t, op.block(st), op.name+" with a past deadline")
-				requireTimeout(t, r.err, op.name+" with a past deadline")
-				require.Zero(t, r.n, op.name+" with a past deadline transfers nothing")
+				requireTimeout(t, r.Err, op.name+" with a past deadline")
+				require.Zero(t, r.N, op.name+" with a past deadline transfers nothing")
 				requireUsable(t, st, peer, op.set, sent)
 			})
 			// The zero time disables a deadline that has not passed yet.
@@ -137,36 +139,36 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 		t.Parallel()
 		st, peer := deadlinePair(t, newPair)
 		msg := []byte("buffered")
-		w := await(t, goWrite(peer, msg), "writing")
-		require.NoError(t, w.err)
+		w := await(t, calltest.Write(peer, msg), "writing")
+		require.NoError(t, w.Err)
 		require.NoError(t, st.SetReadDeadline(time.Now().Add(-time.Second)))
-		r := await(t, goRead(st, 100), "Read with a past deadline")
-		requireTimeout(t, r.err, "Read with a past deadline, data buffered or not")
-		require.Zero(t, r.n)
+		r := await(t, calltest.Read(st, 100), "Read with a past deadline")
+		requireTimeout(t, r.Err, "Read with a past deadline, data buffered or not")
+		require.Zero(t, r.N)
 		require.NoError(t, st.SetReadDeadline(time.Time{}))
-		r = await(t, goReadFull(st, len(msg)), "Read once the deadline is cleared")
-		require.NoError(t, r.err)
-		require.Equal(t, msg, r.data)
+		r = await(t, calltest.ReadFull(st, len(msg)), "Read once the deadline is cleared")
+		require.NoError(t, r.Err)
+		require.Equal(t, msg, r.Data)
 	})
 
 	// SetDeadline sets both deadlines.
 	t.Run("SetDeadline", func(t *testing.T) {
 		t.Parallel()
 		st, peer := deadlinePair(t, newPair)
-		read := goRead(st, 10)
-		write := goWrite(st, randomBytes(5, blockingSize))
+		read := calltest.Read(st, 10)
+		write := calltest.Write(st, randomBytes(5, blockingSize))
 		requirePending(t, read, "Read with no deadline")
 		requirePending(t, write, "Write beyond the window with no deadline")
 		start := time.Now()
 		require.NoError(t, st.SetDeadline(start.Add(short)))
 		r := await(t, read, "Read after SetDeadline")
-		requireTimeout(t, r.err, "Read after SetDeadline")
-		requireElapsed(t, start, r.at, short, "Read with SetDeadline 50ms")
+		requireTimeout(t, r.Err, "Read after SetDeadline")
+		requireElapsed(t, start, r.At, short, "Read with SetDeadline 50ms")
 		w := await(t, write, "Write after SetDeadline")
-		requireTimeout(t, w.err, "Write after SetDeadline")
-		requireElapsed(t, start, w.at, short, "Write with SetDeadline 50ms")
+		requireTimeout(t, w.Err, "Write after SetDeadline")
+		requireElapsed(t, start, w.At, short, "Write with SetDeadline 50ms")
 		require.NoError(t, st.SetDeadline(time.Time{}))
-		requireUsable(t, st, peer, mux.Stream.SetWriteDeadline, w.n)
+		requireUsable(t, st, peer, mux.Stream.SetWriteDeadline, w.N)
 	})
 }
 
@@ -185,31 +187,31 @@ func requireUsable(t *testing.T, st, peer mux.Stream, clear deadlineSetter, sent
 	t.Helper()
 	require.NoError(t, clear(st, time.Time{}))
 	if sent > 0 {
-		r := await(t, goReadFull(peer, sent), "the peer reading what timed-out writes reported")
-		require.NoError(t, r.err)
+		r := await(t, calltest.ReadFull(peer, sent), "the peer reading what timed-out writes reported")
+		require.NoError(t, r.Err)
 	}
 	requireEcho(t, st, peer, "after the deadline")
 	require.NoError(t, st.CloseWrite())
 	r := await(t, goReadAll(peer), "the peer reading after CloseWrite")
-	requireEOF(t, r.err, "the peer reading after CloseWrite")
-	require.Empty(t, r.data, "a timed-out Write sends only the bytes it reported")
+	requireEOF(t, r.Err, "the peer reading after CloseWrite")
+	require.Empty(t, r.Data, "a timed-out Write sends only the bytes it reported")
 }
 
 // finishBlocked lets a blocked call complete: for a Read the peer writes,
 // for a Write the peer reads.
-func finishBlocked(t *testing.T, st, peer mux.Stream, call <-chan result, write bool) {
+func finishBlocked(t *testing.T, st, peer mux.Stream, call <-chan calltest.Result, write bool) {
 	t.Helper()
 	if write {
-		r := await(t, goReadFull(peer, blockingSize), "the peer reading the blocked Write")
-		require.NoError(t, r.err)
+		r := await(t, calltest.ReadFull(peer, blockingSize), "the peer reading the blocked Write")
+		require.NoError(t, r.Err)
 		w := await(t, call, "the Write once the peer reads")
-		require.NoError(t, w.err)
-		require.Equal(t, blockingSize, w.n)
+		require.NoError(t, w.Err)
+		require.Equal(t, blockingSize, w.N)
 		return
 	}
-	w := await(t, goWrite(peer, []byte("x")), "the peer writing")
-	require.NoError(t, w.err)
+	w := await(t, calltest.Write(peer, []byte("x")), "the peer writing")
+	require.NoError(t, w.Err)
 	r := await(t, call, "the Read once the peer writes")
-	require.NoError(t, r.err)
-	require.Equal(t, []byte("x"), r.data)
+	require.NoError(t, r.Err)
+	require.Equal(t, []byte("x"), r.Data)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -155,50 +157,50 @@ func halfCloseRead(t *testing.T, c halfCloseCase, act func(), obs, other mux.Str
 	case c.want == works:
 		// The Read is unaffected: it still waits, and gets what the other
 		// side writes next.
-		var r <-chan result
+		var r <-chan calltest.Result
 		if c.blocked {
-			r = goReadFull(obs, len(msg))
+			r = calltest.ReadFull(obs, len(msg))
 			requirePending(t, r, "Read with nothing sent")
 			act()
 			requirePending(t, r, what)
 		} else {
 			act()
-			r = goReadFull(obs, len(msg))
+			r = calltest.ReadFull(obs, len(msg))
 		}
-		w := await(t, goWrite(other, msg), "the other side's Write")
-		require.NoError(t, w.err, "%s: the other side's Write", what)
+		w := await(t, calltest.Write(other, msg), "the other side's Write")
+		require.NoError(t, w.Err, "%s: the other side's Write", what)
 		got := await(t, r, what)
-		require.NoError(t, got.err, what)
-		require.Equal(t, msg, got.data, what)
+		require.NoError(t, got.Err, what)
+		require.Equal(t, msg, got.Data, what)
 
 	case c.blocked:
-		r := goRead(obs, 1024)
+		r := calltest.Read(obs, 1024)
 		requirePending(t, r, "Read with nothing sent")
 		act()
 		got := await(t, r, what)
-		require.Zero(t, got.n, "%s: nothing was sent", what)
-		requireOutcome(t, c, got.err)
+		require.Zero(t, got.N, "%s: nothing was sent", what)
+		requireOutcome(t, c, got.Err)
 
 	default:
 		// Data is sent towards obs before the action: the peer of a
 		// CloseWrite reads it before io.EOF, the peer of a reset may read
 		// some of it, and a local CloseRead or reset discards it.
-		w := await(t, goWrite(other, msg), "writing before "+c.action)
-		require.NoError(t, w.err, "writing before %s", c.action)
+		w := await(t, calltest.Write(other, msg), "writing before "+c.action)
+		require.NoError(t, w.Err, "writing before %s", c.action)
 		act()
 		got := await(t, goReadAll(obs), what)
-		requireOutcome(t, c, got.err)
+		requireOutcome(t, c, got.Err)
 		switch c.want {
 		case eof:
-			require.Equal(t, msg, got.data, "%s: every byte before the FIN, then io.EOF", what)
+			require.Equal(t, msg, got.Data, "%s: every byte before the FIN, then io.EOF", what)
 		case resetRemote:
-			require.True(t, bytes.HasPrefix(msg, got.data), "%s: what was read before the reset is a prefix of what was sent", what)
+			require.True(t, bytes.HasPrefix(msg, got.Data), "%s: what was read before the reset is a prefix of what was sent", what)
 		default:
-			require.Empty(t, got.data, "%s: buffered data is discarded", what)
+			require.Empty(t, got.Data, "%s: buffered data is discarded", what)
 		}
-		again := await(t, goRead(obs, 1024), "a second "+what)
-		require.Zero(t, again.n)
-		requireOutcome(t, c, again.err)
+		again := await(t, calltest.Read(obs, 1024), "a second "+what)
+		require.Zero(t, again.N)
+		requireOutcome(t, c, again.Err)
 	}
 }
 
@@ -208,31 +210,31 @@ func halfCloseWrite(t *testing.T, c halfCloseCase, act func(), obs, other mux.St
 	case c.want == works:
 		// The Write is unaffected: it completes once the other side reads.
 		data := randomBytes(1, blockingSize)
-		var w <-chan result
+		var w <-chan calltest.Result
 		if c.blocked {
-			w = goWrite(obs, data)
+			w = calltest.Write(obs, data)
 			requirePending(t, w, "Write beyond the peer's window while it does not read")
 			act()
 			requirePending(t, w, what)
 		} else {
 			act()
-			w = goWrite(obs, data)
+			w = calltest.Write(obs, data)
 		}
-		got := await(t, goReadFull(other, len(data)), "the other side reading what "+what+" wrote")
-		require.NoError(t, got.err, what)
-		require.Equal(t, hash(data), hash(got.data), "%s: the data arrives intact", what)
+		got := await(t, calltest.ReadFull(other, len(data)), "the other side reading what "+what+" wrote")
+		require.NoError(t, got.Err, what)
+		require.Equal(t, hash(data), hash(got.Data), "%s: the data arrives intact", what)
 		r := await(t, w, what)
-		require.NoError(t, r.err, what)
-		require.Equal(t, len(data), r.n, what)
+		require.NoError(t, r.Err, what)
+		require.Equal(t, len(data), r.N, what)
 
 	case c.blocked:
 		data := randomBytes(2, blockingSize)
-		w := goWrite(obs, data)
+		w := calltest.Write(obs, data)
 		requirePending(t, w, "Write beyond the peer's window while it does not read")
 		act()
 		r := await(t, w, what)
-		requireOutcome(t, c, r.err)
-		require.Less(t, r.n, len(data), "%s: a failed Write reports what it sent", what)
+		requireOutcome(t, c, r.Err)
+		require.Less(t, r.N, len(data), "%s: a failed Write reports what it sent", what)
 		if c.peer {
 			return
 		}
@@ -240,24 +242,24 @@ func halfCloseWrite(t *testing.T, c halfCloseCase, act func(), obs, other mux.St
 		got := await(t, goReadAll(other), "the other side reading after "+what)
 		switch c.want {
 		case closed:
-			requireEOF(t, got.err, "the other side reading after "+what)
-			require.Equal(t, r.n, len(got.data), "%s: the peer gets exactly the %d bytes Write reported, then io.EOF", what, r.n)
-			require.True(t, bytes.Equal(data[:r.n], got.data), "%s: the bytes the peer gets are the first the Write sent", what)
+			requireEOF(t, got.Err, "the other side reading after "+what)
+			require.Equal(t, r.N, len(got.Data), "%s: the peer gets exactly the %d bytes Write reported, then io.EOF", what, r.N)
+			require.True(t, bytes.Equal(data[:r.N], got.Data), "%s: the bytes the peer gets are the first the Write sent", what)
 		case resetLocal:
-			requireStreamError(t, got.err, c.code, true, "the other side reading after "+what)
-			require.LessOrEqual(t, len(got.data), r.n, "%s: the peer gets no more than Write reported", what)
-			require.True(t, bytes.Equal(data[:len(got.data)], got.data), "%s: the bytes the peer gets are the first the Write sent", what)
+			requireStreamError(t, got.Err, c.code, true, "the other side reading after "+what)
+			require.LessOrEqual(t, len(got.Data), r.N, "%s: the peer gets no more than Write reported", what)
+			require.True(t, bytes.Equal(data[:len(got.Data)], got.Data), "%s: the bytes the peer gets are the first the Write sent", what)
 		}
 
 	case !c.peer:
 		act()
-		r := await(t, goWrite(obs, []byte("late")), what)
-		require.Zero(t, r.n, what)
-		requireOutcome(t, c, r.err)
+		r := await(t, calltest.Write(obs, []byte("late")), what)
+		require.Zero(t, r.N, what)
+		requireOutcome(t, c, r.Err)
 		if c.want == closed {
 			got := await(t, goReadAll(other), "the other side reading after "+what)
-			requireEOF(t, got.err, "the other side reading after "+what)
-			require.Empty(t, got.data, "%s: a failed Write sends nothing", what)
+			requireEOF(t, got.Err, "the other side reading after "+what)
+			require.Empty(t, got.Data, "%s: a failed Write sends nothing", what)
 		}
 
 	default:
@@ -265,10 +267,10 @@ func halfCloseWrite(t *testing.T, c halfCloseCase, act func(), obs, other mux.St
 		// fail from then on.
 		act()
 		r := await(t, goWriteUntilError(obs), what)
-		require.Error(t, r.err, "%s: the peer's writes never failed", what)
-		requireOutcome(t, c, r.err)
-		again := await(t, goWrite(obs, []byte("again")), "a second "+what)
-		require.Zero(t, again.n)
-		requireOutcome(t, c, again.err)
+		require.Error(t, r.Err, "%s: the peer's writes never failed", what)
+		requireOutcome(t, c, r.Err)
+		again := await(t, calltest.Write(obs, []byte("again")), "a second "+what)
+		require.Zero(t, again.N)
+		requireOutcome(t, c, again.Err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -41,118 +43,73 @@ const (
 // shared. It is shared by every Run in the test binary.
 var cpuHeavy sync.RWMutex
 
-// result is what a call run in a goroutine returned, and when.
-type result struct {
-	n    int
-	data []byte
-	err  error
-	at   time.Time
-}
-
-// goCall runs f in a goroutine; the channel yields its result.
-func goCall(f func() result) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		r := f()
-		r.at = time.Now()
-		ch <- r
-	}()
-	return ch
-}
-
-// goRead runs one Read of up to size bytes.
-func goRead(st mux.Stream, size int) <-chan result {
-	return goCall(func() result {
-		buf := make([]byte, size)
-		n, err := st.Read(buf)
-		return result{n: n, data: buf[:n], err: err}
-	})
-}
-
-// goReadFull reads exactly size bytes, or until an error.
-func goReadFull(st mux.Stream, size int) <-chan result {
-	return goCall(func() result {
-		buf := make([]byte, size)
-		n, err := io.ReadFull(st, buf)
-		return result{n: n, data: buf[:n], err: err}
-	})
-}
-
 // goReadAll reads until an error (io.EOF included, unlike io.ReadAll).
-func goReadAll(st mux.Stream) <-chan result {
-	return goCall(func() result {
+func goReadAll(st mux.Stream) <-chan calltest.Result {
+	return calltest.Go(func() calltest.Result {
 		var buf bytes.Buffer
 		p := make([]byte, 32<<10)
 		for {
 			n, err := st.Read(p)
 			buf.Write(p[:n])
 			if err != nil {
-				return result{n: buf.Len(), data: buf.Bytes(), err: err}
+				return calltest.Result{N: buf.Len(), Data: buf.Bytes(), Err: err}
 			}
 		}
 	})
 }
 
-// goWrite runs one Write of p.
-func goWrite(st mux.Stream, p []byte) <-chan result {
-	return goCall(func() result {
-		n, err := st.Write(p)
-		return result{n: n, err: err}
-	})
-}
-
 // goWriteUntilError writes small chunks until a Write fails, for at most
 // bound; it reports the failing Write's error, or nil if none failed.
-func goWriteUntilError(st mux.Stream) <-chan result {
-	return goCall(func() result {
+func goWriteUntilError(st mux.Stream) <-chan calltest.Result {
+	return calltest.Go(func() calltest.Result {
 		chunk := make([]byte, 1024)
 		total := 0
 		for start := time.Now(); time.Since(start) < bound; {
 			n, err := st.Write(chunk)
 			total += n
 			if err != nil {
-				return result{n: total, err: err}
+				return calltest.Result{N: total, Err: err}
 			}
 		}
-		return result{n: total}
+		return calltest.Result{N: total}
 	})
 }
 
 // await waits for a call that must return.
-func await(t *testing.T, ch <-chan result, what string) result {
+func await(t *testing.T, ch <-chan calltest.Result, what string) calltest.Result {
 	t.Helper()
 	select {
 	case r := <-ch:
 		return r
 	case <-time.After(bound):
 		t.Fatalf("%s: still blocked after %v", what, bound)
-		return result{}
+		return calltest.Result{}
 	}
 }
 
 // awaitFor is await with a longer bound, for bulk transfers.
-func awaitFor(t *testing.T, ch <-chan result, d time.Duration, what string) result {
+func awaitFor(t *testing.T, ch <-chan calltest.Result, d time.Duration, what string) calltest.Result {
 	t.Helper()
 	select {
 	case r := <-ch:
 		return r
 	case <-time.After(d):
 		t.Fatalf("%s: still blocked after %v", what, d)
-		return result{}
+		return calltest.Result{}
 	}
 }
 
 // requirePending asserts that a call has not returned within pendingCheck.
-func requirePending(t *testing.T, ch <-chan result, what string) {
+func requirePending(t *testing.T, ch <-chan calltest.Result, what string) {
 	t.Helper()
 	requirePendingFor(t, ch, pendingCheck, what)
 }
 
-func requirePendingFor(t *testing.T, ch <-chan result, d time.Duration, what string) {
+func requirePendingFor(t *testing.T, ch <-chan calltest.Result, d time.Duration, what string) {
 	t.Helper()
 	select {
 	case r := <-ch:
-		t.Fatalf("%s: returned (%d, %v) instead of blocking", what, r.n, r.err)
+		t.Fatalf("%s: returned (%d, %v) instead of blocking", what, r.N, r.Err)
 	case <-time.After(d):
 	}
 }
@@ -179,9 +136,9 @@ func openStream(t *testing.T, from, to mux.Session) (opened, accepted mux.Stream
 	require.NoError(t, err, "writing the first byte of a new stream")
 	accepted, err = to.AcceptStream(ctx)
 	require.NoError(t, err, "AcceptStream")
-	r := await(t, goReadFull(accepted, 1), "reading the first byte of a new stream")
-	require.NoError(t, r.err, "reading the first byte of a new stream")
-	require.Equal(t, []byte{hello}, r.data, "the first byte of a new stream")
+	r := await(t, calltest.ReadFull(accepted, 1), "reading the first byte of a new stream")
+	require.NoError(t, r.Err, "reading the first byte of a new stream")
+	require.Equal(t, []byte{hello}, r.Data, "the first byte of a new stream")
 	return opened, accepted
 }
 
@@ -195,12 +152,12 @@ func openPair(t *testing.T, p Pair) (client, server mux.Stream) {
 func requireEcho(t *testing.T, a, b mux.Stream, msg string) {
 	t.Helper()
 	for _, dir := range [][2]mux.Stream{{a, b}, {b, a}} {
-		read := goReadFull(dir[1], len(msg))
-		w := await(t, goWrite(dir[0], []byte(msg)), "writing "+msg)
-		require.NoError(t, w.err, "writing %q", msg)
+		read := calltest.ReadFull(dir[1], len(msg))
+		w := await(t, calltest.Write(dir[0], []byte(msg)), "writing "+msg)
+		require.NoError(t, w.Err, "writing %q", msg)
 		r := await(t, read, "reading "+msg)
-		require.NoError(t, r.err, "reading %q", msg)
-		require.Equal(t, msg, string(r.data))
+		require.NoError(t, r.Err, "reading %q", msg)
+		require.Equal(t, msg, string(r.Data))
 	}
 }
 

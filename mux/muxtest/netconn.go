@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -43,7 +45,7 @@ func testBasicIO(t *testing.T, p Pair) {
 	cs, ss := openPair(t, p)
 	const size = 1 << 20
 	var sent [2][]byte
-	var calls [4]<-chan result
+	var calls [4]<-chan calltest.Result
 	for i, dir := range [][2]mux.Stream{{cs, ss}, {ss, cs}} {
 		data := randomBytes(uint64(10+i), size)
 		sent[i] = data
@@ -54,35 +56,35 @@ func testBasicIO(t *testing.T, p Pair) {
 			sizes = append(sizes, k)
 			n += k
 		}
-		calls[2*i] = goCall(func() result {
+		calls[2*i] = calltest.Go(func() calltest.Result {
 			rest := data
 			for _, k := range sizes {
 				n, err := dir[0].Write(rest[:k])
 				if err != nil || n != k {
-					return result{n: n, err: err}
+					return calltest.Result{N: n, Err: err}
 				}
 				rest = rest[k:]
 			}
-			return result{err: dir[0].CloseWrite()}
+			return calltest.Result{Err: dir[0].CloseWrite()}
 		})
-		calls[2*i+1] = goCall(func() result {
+		calls[2*i+1] = calltest.Go(func() calltest.Result {
 			var buf bytes.Buffer
 			p := make([]byte, 1+rng.IntN(8<<10))
 			for {
 				n, err := dir[1].Read(p)
 				buf.Write(p[:n])
 				if err != nil {
-					return result{data: buf.Bytes(), err: err}
+					return calltest.Result{Data: buf.Bytes(), Err: err}
 				}
 			}
 		})
 	}
 	for i := range 2 {
 		w := await(t, calls[2*i], "writing 1 MiB in pieces")
-		require.NoError(t, w.err)
+		require.NoError(t, w.Err)
 		r := await(t, calls[2*i+1], "reading 1 MiB in pieces")
-		requireEOF(t, r.err, "reading after the FIN")
-		require.Equal(t, hash(sent[i]), hash(r.data), "the data arrives intact")
+		requireEOF(t, r.Err, "reading after the FIN")
+		require.Equal(t, hash(sent[i]), hash(r.Data), "the data arrives intact")
 	}
 }
 
@@ -90,48 +92,48 @@ func testBasicIO(t *testing.T, p Pair) {
 func testPingPong(t *testing.T, p Pair) {
 	cs, ss := openPair(t, p)
 	const rounds = 200
-	pong := goCall(func() result {
+	pong := calltest.Go(func() calltest.Result {
 		var b [8]byte
 		for range rounds {
 			if _, err := io.ReadFull(ss, b[:]); err != nil {
-				return result{err: err}
+				return calltest.Result{Err: err}
 			}
 			binary.BigEndian.PutUint64(b[:], binary.BigEndian.Uint64(b[:])+1)
 			if _, err := ss.Write(b[:]); err != nil {
-				return result{err: err}
+				return calltest.Result{Err: err}
 			}
 		}
-		return result{}
+		return calltest.Result{}
 	})
-	ping := goCall(func() result {
+	ping := calltest.Go(func() calltest.Result {
 		var b [8]byte
 		for i := range uint64(rounds) {
 			binary.BigEndian.PutUint64(b[:], 2*i)
 			if _, err := cs.Write(b[:]); err != nil {
-				return result{err: err}
+				return calltest.Result{Err: err}
 			}
 			if _, err := io.ReadFull(cs, b[:]); err != nil {
-				return result{err: err}
+				return calltest.Result{Err: err}
 			}
 			if got := binary.BigEndian.Uint64(b[:]); got != 2*i+1 {
-				return result{err: io.ErrUnexpectedEOF, n: int(got)}
+				return calltest.Result{Err: io.ErrUnexpectedEOF, N: int(got)}
 			}
 		}
-		return result{}
+		return calltest.Result{}
 	})
 	r := await(t, ping, "ping")
-	require.NoError(t, r.err, "ping (got %d)", r.n)
+	require.NoError(t, r.Err, "ping (got %d)", r.N)
 	r = await(t, pong, "pong")
-	require.NoError(t, r.err, "pong")
+	require.NoError(t, r.Err, "pong")
 }
 
 // Every method may be called concurrently with every other; the race
 // detector checks the stream's locking.
 func testConcurrentMethods(t *testing.T, p Pair) {
 	cs, ss := openPair(t, p)
-	echo := goCall(func() result {
+	echo := calltest.Go(func() calltest.Result {
 		_, err := io.Copy(ss, ss)
-		return result{err: err}
+		return calltest.Result{Err: err}
 	})
 	require.NoError(t, cs.SetDeadline(time.Now().Add(200*time.Millisecond)))
 
@@ -163,7 +165,7 @@ func testConcurrentMethods(t *testing.T, p Pair) {
 			_ = cs.LocalAddr().String() + cs.RemoteAddr().String()
 		})
 	}
-	done := goCall(func() result { wg.Wait(); return result{} })
+	done := calltest.Go(func() calltest.Result { wg.Wait(); return calltest.Result{} })
 	await(t, done, "Reads and Writes ending at their deadline")
 	require.NoError(t, cs.Close())
 	// The echo ends: it reads the FIN, or its writes fail once the
@@ -175,16 +177,16 @@ func testConcurrentMethods(t *testing.T, p Pair) {
 // Close wakes a blocked Read and a blocked Write.
 func testCloseUnblocksPending(t *testing.T, p Pair) {
 	cs, _ := openPair(t, p)
-	read := goRead(cs, 10)
-	write := goWrite(cs, randomBytes(8, blockingSize))
+	read := calltest.Read(cs, 10)
+	write := calltest.Write(cs, randomBytes(8, blockingSize))
 	requirePending(t, read, "Read with nothing sent")
 	requirePending(t, write, "Write beyond the window")
 	require.NoError(t, cs.Close())
 	r := await(t, read, "a Read blocked at Close")
-	requireClosedError(t, r.err, "a Read blocked at Close")
+	requireClosedError(t, r.Err, "a Read blocked at Close")
 	r = await(t, write, "a Write blocked at Close")
-	requireClosedError(t, r.err, "a Write blocked at Close")
-	require.Less(t, r.n, blockingSize)
+	requireClosedError(t, r.Err, "a Write blocked at Close")
+	require.Less(t, r.N, blockingSize)
 }
 
 // Repeat close calls are no-ops: no error, and the peer sees one FIN.
@@ -200,30 +202,30 @@ func testRepeatCloses(t *testing.T, p Pair) {
 	require.NoError(t, cs.Close(), "Close after CloseWrite and CloseRead")
 	require.NoError(t, cs.Close(), "a second Close")
 	r := await(t, goReadAll(ss), "the peer reading")
-	requireEOF(t, r.err, "the peer reading after repeated closes")
-	require.Equal(t, msg, r.data)
+	requireEOF(t, r.Err, "the peer reading after repeated closes")
+	require.Equal(t, msg, r.Data)
 	r = await(t, goWriteUntilError(ss), "the peer writing after repeated closes")
-	requireStreamError(t, r.err, mux.CodeNoError, true, "the peer writing after repeated closes")
+	requireStreamError(t, r.Err, mux.CodeNoError, true, "the peer writing after repeated closes")
 }
 
 // Empty reads and writes return at once and send nothing.
 func testZeroLength(t *testing.T, p Pair) {
 	cs, ss := openPair(t, p)
-	read := goReadFull(ss, 1)
+	read := calltest.ReadFull(ss, 1)
 	for _, b := range [][]byte{nil, {}} {
-		w := await(t, goWrite(cs, b), "an empty Write")
-		require.NoError(t, w.err, "an empty Write")
-		require.Zero(t, w.n)
+		w := await(t, calltest.Write(cs, b), "an empty Write")
+		require.NoError(t, w.Err, "an empty Write")
+		require.Zero(t, w.N)
 	}
 	requirePending(t, read, "the peer's Read after empty writes: they send nothing")
-	r := await(t, goRead(cs, 0), "an empty Read with nothing buffered")
-	require.NoError(t, r.err, "an empty Read")
-	require.Zero(t, r.n)
+	r := await(t, calltest.Read(cs, 0), "an empty Read with nothing buffered")
+	require.NoError(t, r.Err, "an empty Read")
+	require.Zero(t, r.N)
 	_, err := cs.Write([]byte("x"))
 	require.NoError(t, err)
 	r = await(t, read, "the peer's Read")
-	require.NoError(t, r.err)
-	require.Equal(t, []byte("x"), r.data)
+	require.NoError(t, r.Err)
+	require.Equal(t, []byte("x"), r.Data)
 }
 
 // Streams report their session's addresses.

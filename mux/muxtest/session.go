@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -42,7 +44,7 @@ func testSessionClose(t *testing.T, newPair NewPair) {
 					remote := call.session == other
 					what := fmt.Sprintf("%s blocked when the %s closed the session", call.name, map[bool]string{false: "local side", true: "peer"}[remote])
 					r := await(t, call.ch, what)
-					requireSessionError(t, r.err, c.code, remote, what)
+					requireSessionError(t, r.Err, c.code, remote, what)
 				}
 				for _, s := range []mux.Session{closer, other} {
 					remote := s == other
@@ -64,10 +66,10 @@ func testSessionClose(t *testing.T, newPair NewPair) {
 						continue
 					}
 					remote := call.session == other
-					r := await(t, goRead(call.stream, 10), "a Read after the close")
-					requireSessionError(t, r.err, c.code, remote, "a Read after the close")
-					r = await(t, goWrite(call.stream, []byte("x")), "a Write after the close")
-					requireSessionError(t, r.err, c.code, remote, "a Write after the close")
+					r := await(t, calltest.Read(call.stream, 10), "a Read after the close")
+					requireSessionError(t, r.Err, c.code, remote, "a Read after the close")
+					r = await(t, calltest.Write(call.stream, []byte("x")), "a Write after the close")
+					requireSessionError(t, r.Err, c.code, remote, "a Write after the close")
 				}
 
 				// Repeat closes, on either side, change nothing.
@@ -85,7 +87,7 @@ type pendingCall struct {
 	name    string
 	session mux.Session
 	stream  mux.Stream // the stream the call is on, if any
-	ch      <-chan result
+	ch      <-chan calltest.Result
 }
 
 // blockEverything starts, on each side of p, a Read, a Write, an
@@ -100,25 +102,25 @@ func blockEverything(t *testing.T, p Pair) []pendingCall {
 	cServer, cClient := openStream(t, p.Server, p.Client)
 	openStream(t, p.Server, p.Client)
 	var calls []pendingCall
-	add := func(name string, s mux.Session, st mux.Stream, ch <-chan result) {
+	add := func(name string, s mux.Session, st mux.Stream, ch <-chan calltest.Result) {
 		calls = append(calls, pendingCall{name: name, session: s, stream: st, ch: ch})
 	}
 	data := randomBytes(6, blockingSize)
-	add("the client's Write", p.Client, aClient, goWrite(aClient, data))
-	add("the server's Write", p.Server, bServer, goWrite(bServer, data))
-	add("the client's Read", p.Client, cClient, goRead(cClient, 10))
-	add("the server's Read", p.Server, cServer, goRead(cServer, 10))
+	add("the client's Write", p.Client, aClient, calltest.Write(aClient, data))
+	add("the server's Write", p.Server, bServer, calltest.Write(bServer, data))
+	add("the client's Read", p.Client, cClient, calltest.Read(cClient, 10))
+	add("the server's Read", p.Server, cServer, calltest.Read(cServer, 10))
 	for _, s := range []struct {
 		name string
 		s    mux.Session
 	}{{"client", p.Client}, {"server", p.Server}} {
-		add("the "+s.name+"'s AcceptStream", s.s, nil, goCall(func() result {
+		add("the "+s.name+"'s AcceptStream", s.s, nil, calltest.Go(func() calltest.Result {
 			_, err := s.s.AcceptStream(context.Background())
-			return result{err: err}
+			return calltest.Result{Err: err}
 		}))
-		add("the "+s.name+"'s OpenStream", s.s, nil, goCall(func() result {
+		add("the "+s.name+"'s OpenStream", s.s, nil, calltest.Go(func() calltest.Result {
 			_, err := s.s.OpenStream(context.Background())
-			return result{err: err}
+			return calltest.Result{Err: err}
 		}))
 	}
 	for _, c := range calls {
@@ -136,13 +138,13 @@ func testStreamCredit(t *testing.T, newPair NewPair) {
 		cs[i], ss[i] = openPair(t, p)
 	}
 
-	pending := goCall(func() result {
+	pending := calltest.Go(func() calltest.Result {
 		st, err := p.Client.OpenStream(context.Background())
 		if err != nil {
-			return result{err: err}
+			return calltest.Result{Err: err}
 		}
 		_, err = st.Write([]byte{hello})
-		return result{err: err}
+		return calltest.Result{Err: err}
 	})
 	requirePending(t, pending, "a 5th OpenStream while 4 streams are open")
 
@@ -163,18 +165,18 @@ func testStreamCredit(t *testing.T, newPair NewPair) {
 	// Stream 0 finishes: each side reads the other's FIN, and closes.
 	require.NoError(t, cs[0].CloseWrite())
 	r := await(t, goReadAll(ss[0]), "the server reading stream 0 to its FIN")
-	requireEOF(t, r.err, "the server reading stream 0")
+	requireEOF(t, r.Err, "the server reading stream 0")
 	require.NoError(t, ss[0].Close())
 	r = await(t, goReadAll(cs[0]), "the client reading stream 0 to its FIN")
-	requireEOF(t, r.err, "the client reading stream 0")
+	requireEOF(t, r.Err, "the client reading stream 0")
 	require.NoError(t, cs[0].Close())
 
 	r = await(t, pending, "the 5th OpenStream once a stream finished")
-	require.NoError(t, r.err, "the 5th OpenStream once a stream finished")
+	require.NoError(t, r.Err, "the 5th OpenStream once a stream finished")
 	acc, err := p.Server.AcceptStream(boundCtx(t))
 	require.NoError(t, err)
-	r = await(t, goReadFull(acc, 1), "reading the 5th stream")
-	require.NoError(t, r.err)
+	r = await(t, calltest.ReadFull(acc, 1), "reading the 5th stream")
+	require.NoError(t, r.Err)
 
 	for i := 1; i < len(cs); i++ {
 		requireEcho(t, cs[i], ss[i], fmt.Sprintf("stream %d after the 5th opened", i))
@@ -199,10 +201,10 @@ func testSilentPeer(t *testing.T, newPair NewPair) {
 	cs, ss := openPair(t, p)
 	ws, _ := openPair(t, p)
 
-	write := goWrite(ws, randomBytes(7, blockingSize))
-	accept := goCall(func() result {
+	write := calltest.Write(ws, randomBytes(7, blockingSize))
+	accept := calltest.Go(func() calltest.Result {
 		_, err := p.Client.AcceptStream(context.Background())
-		return result{err: err}
+		return calltest.Result{Err: err}
 	})
 	requirePending(t, write, "the client's Write beyond the window")
 	requirePending(t, accept, "the client's AcceptStream")
@@ -210,13 +212,13 @@ func testSilentPeer(t *testing.T, newPair NewPair) {
 	// The server's last words: they were sent no earlier than lastSent,
 	// and the client has them before the freeze.
 	msg := []byte("last words")
-	read := goReadFull(cs, len(msg))
+	read := calltest.ReadFull(cs, len(msg))
 	lastSent := time.Now()
-	w := await(t, goWrite(ss, msg), "the server's last Write")
-	require.NoError(t, w.err)
+	w := await(t, calltest.Write(ss, msg), "the server's last Write")
+	require.NoError(t, w.Err)
 	r := await(t, read, "the client reading the server's last words")
-	require.NoError(t, r.err)
-	read = goRead(cs, 10)
+	require.NoError(t, r.Err)
+	read = calltest.Read(cs, 10)
 	requirePending(t, read, "the client's Read")
 
 	frozen := time.Now()
@@ -224,18 +226,18 @@ func testSilentPeer(t *testing.T, newPair NewPair) {
 
 	for _, call := range []struct {
 		name string
-		ch   <-chan result
+		ch   <-chan calltest.Result
 	}{{"Read", read}, {"Write", write}, {"AcceptStream", accept}} {
 		what := "the client's blocked " + call.name + " once the server froze"
-		var r result
+		var r calltest.Result
 		select {
 		case r = <-call.ch:
 		case <-time.After(timeout + margin + bound):
 			t.Fatalf("%s: still blocked", what)
 		}
-		require.ErrorIs(t, r.err, mux.ErrPeerUnresponsive, what)
-		require.GreaterOrEqual(t, r.at.Sub(lastSent), timeout, "%s: returned before the server had been silent for PeerTimeout", what)
-		require.Less(t, r.at.Sub(frozen), timeout+margin, "%s: returned too long after the freeze", what)
+		require.ErrorIs(t, r.Err, mux.ErrPeerUnresponsive, what)
+		require.GreaterOrEqual(t, r.At.Sub(lastSent), timeout, "%s: returned before the server had been silent for PeerTimeout", what)
+		require.Less(t, r.At.Sub(frozen), timeout+margin, "%s: returned too long after the freeze", what)
 	}
 	err := p.Client.Err()
 	require.ErrorIs(t, err, mux.ErrPeerUnresponsive, "the client session's Err")
@@ -259,10 +261,10 @@ func testIdleSessionStaysAlive(t *testing.T, newPair NewPair) {
 	start := time.Now()
 	require.NoError(t, cs.SetReadDeadline(start.Add(2*timeout)))
 	require.NoError(t, ss.SetReadDeadline(start.Add(2*timeout)))
-	cr, sr := goRead(cs, 10), goRead(ss, 10)
-	for _, r := range []result{await(t, cr, "the client's Read"), await(t, sr, "the server's Read")} {
-		requireTimeout(t, r.err, "a Read on an idle session: its deadline, not a dead peer")
-		requireElapsed(t, start, r.at, 2*timeout, "a Read with a deadline")
+	cr, sr := calltest.Read(cs, 10), calltest.Read(ss, 10)
+	for _, r := range []calltest.Result{await(t, cr, "the client's Read"), await(t, sr, "the server's Read")} {
+		requireTimeout(t, r.Err, "a Read on an idle session: its deadline, not a dead peer")
+		requireElapsed(t, start, r.At, 2*timeout, "a Read with a deadline")
 	}
 	require.NoError(t, p.Client.Err(), "the idle client session")
 	require.NoError(t, p.Server.Err(), "the idle server session")

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinemux/twine/internal/calltest"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/twinemux/twine/mux"
@@ -26,37 +28,37 @@ func testEOF(t *testing.T, newPair NewPair) {
 		p := newPair(t, Options{InitialStreamWindow: testWindow})
 		cs, ss := openPair(t, p)
 		data := randomBytes(3, 1<<20)
-		writer := goCall(func() result {
+		writer := calltest.Go(func() calltest.Result {
 			for rest := data; len(rest) > 0; {
 				n, err := cs.Write(rest[:min(len(rest), 3000)])
 				rest = rest[n:]
 				if err != nil {
-					return result{err: err}
+					return calltest.Result{Err: err}
 				}
 			}
-			return result{err: cs.CloseWrite()}
+			return calltest.Result{Err: cs.CloseWrite()}
 		})
-		reader := goCall(func() result {
+		reader := calltest.Go(func() calltest.Result {
 			var got bytes.Buffer
 			p := make([]byte, 777)
 			for {
 				n, err := ss.Read(p)
 				got.Write(p[:n])
 				if err != nil {
-					return result{data: got.Bytes(), err: err}
+					return calltest.Result{Data: got.Bytes(), Err: err}
 				}
 			}
 		})
 		w := await(t, writer, "writing 1 MiB then CloseWrite")
-		require.NoError(t, w.err)
+		require.NoError(t, w.Err)
 		r := await(t, reader, "reading 1 MiB to io.EOF")
-		requireEOF(t, r.err, "reading after the FIN")
-		require.Equal(t, len(data), len(r.data), "io.EOF only after every byte")
-		require.Equal(t, hash(data), hash(r.data))
+		requireEOF(t, r.Err, "reading after the FIN")
+		require.Equal(t, len(data), len(r.Data), "io.EOF only after every byte")
+		require.Equal(t, hash(data), hash(r.Data))
 		for range 2 {
-			again := await(t, goRead(ss, 10), "a Read after io.EOF")
-			require.Zero(t, again.n)
-			requireEOF(t, again.err, "a Read after io.EOF")
+			again := await(t, calltest.Read(ss, 10), "a Read after io.EOF")
+			require.Zero(t, again.N)
+			requireEOF(t, again.Err, "a Read after io.EOF")
 		}
 	})
 
@@ -74,9 +76,9 @@ func testEOF(t *testing.T, newPair NewPair) {
 			cs, ss := openPair(t, p)
 			idle, _ := openPair(t, p)
 			msg := []byte("no FIN follows")
-			w := await(t, goWrite(cs, msg), "writing")
-			require.NoError(t, w.err)
-			pending := goRead(idle, 10) // the client reads a stream with nothing sent
+			w := await(t, calltest.Write(cs, msg), "writing")
+			require.NoError(t, w.Err)
+			pending := calltest.Read(idle, 10) // the client reads a stream with nothing sent
 			requirePending(t, pending, "Read with nothing sent")
 
 			// The server's session closes (locally for the server's reads),
@@ -88,12 +90,12 @@ func testEOF(t *testing.T, newPair NewPair) {
 			require.NoError(t, closer.Close())
 
 			got := await(t, goReadAll(ss), "the server reading after the session closed")
-			require.True(t, bytes.HasPrefix(msg, got.data), "what was read is a prefix of what was sent")
-			require.NotErrorIs(t, got.err, io.EOF, "a session that ended is not a FIN (read %d of %d bytes)", len(got.data), len(msg))
-			require.ErrorIs(t, got.err, net.ErrClosed, "the server reading after the session closed")
+			require.True(t, bytes.HasPrefix(msg, got.Data), "what was read is a prefix of what was sent")
+			require.NotErrorIs(t, got.Err, io.EOF, "a session that ended is not a FIN (read %d of %d bytes)", len(got.Data), len(msg))
+			require.ErrorIs(t, got.Err, net.ErrClosed, "the server reading after the session closed")
 			r := await(t, pending, "the client's blocked Read after the session closed")
-			require.NotErrorIs(t, r.err, io.EOF, "the client's blocked Read after the session closed")
-			require.ErrorIs(t, r.err, net.ErrClosed, "the client's blocked Read after the session closed")
+			require.NotErrorIs(t, r.Err, io.EOF, "the client's blocked Read after the session closed")
+			require.ErrorIs(t, r.Err, net.ErrClosed, "the client's blocked Read after the session closed")
 		})
 	}
 }
@@ -115,32 +117,32 @@ func testResetCodes(t *testing.T, newPair NewPair) {
 					if byServer {
 						local, peer = ss, cs
 					}
-					peerRead := goRead(peer, 10)
-					localRead := goRead(local, 10)
+					peerRead := calltest.Read(peer, 10)
+					localRead := calltest.Read(local, 10)
 					requirePending(t, peerRead, "the peer's Read with nothing sent")
 					requirePending(t, localRead, "the local Read with nothing sent")
 					require.NoError(t, local.ResetWithError(code))
 
 					lr := await(t, localRead, "the local blocked Read after the reset")
-					requireStreamError(t, lr.err, code, false, "the local blocked Read")
+					requireStreamError(t, lr.Err, code, false, "the local blocked Read")
 					pr := await(t, peerRead, "the peer's blocked Read after the reset")
-					requireStreamError(t, pr.err, code, true, "the peer's blocked Read")
+					requireStreamError(t, pr.Err, code, true, "the peer's blocked Read")
 					var le, pe *mux.StreamError
-					require.True(t, errors.As(lr.err, &le) && errors.As(pr.err, &pe))
+					require.True(t, errors.As(lr.Err, &le) && errors.As(pr.Err, &pe))
 					require.Equal(t, le.StreamID, pe.StreamID, "both sides name the same stream")
 
-					pw := await(t, goWrite(peer, []byte("x")), "the peer's Write after the reset")
-					requireStreamError(t, pw.err, code, true, "the peer's Write after the reset")
-					lw := await(t, goWrite(local, []byte("x")), "the local Write after the reset")
-					requireStreamError(t, lw.err, code, false, "the local Write after the reset")
+					pw := await(t, calltest.Write(peer, []byte("x")), "the peer's Write after the reset")
+					requireStreamError(t, pw.Err, code, true, "the peer's Write after the reset")
+					lw := await(t, calltest.Write(local, []byte("x")), "the local Write after the reset")
+					requireStreamError(t, lw.Err, code, false, "the local Write after the reset")
 
 					// A second reset, with another code, changes nothing.
 					require.NoError(t, local.ResetWithError(code^0x1000))
 					require.NoError(t, peer.ResetWithError(code^0x2000))
-					lr = await(t, goRead(local, 10), "the local Read after a second reset")
-					requireStreamError(t, lr.err, code, false, "the local Read after a second reset")
-					pr = await(t, goRead(peer, 10), "the peer's Read after its own reset")
-					requireStreamError(t, pr.err, code, true, "the peer's Read after resetting a reset stream")
+					lr = await(t, calltest.Read(local, 10), "the local Read after a second reset")
+					requireStreamError(t, lr.Err, code, false, "the local Read after a second reset")
+					pr = await(t, calltest.Read(peer, 10), "the peer's Read after its own reset")
+					requireStreamError(t, pr.Err, code, true, "the peer's Read after resetting a reset stream")
 				})
 			}
 		})
@@ -181,9 +183,9 @@ func testAcceptOrder(t *testing.T, newPair NewPair) {
 				require.NoError(t, err)
 			}
 			for i, st := range accepted {
-				r := await(t, goReadFull(st, 1), "reading an accepted stream")
-				require.NoError(t, r.err)
-				require.Equal(t, byte(i), r.data[0], "the %dth accepted stream is the %dth opened", i, i)
+				r := await(t, calltest.ReadFull(st, 1), "reading an accepted stream")
+				require.NoError(t, r.Err)
+				require.Equal(t, byte(i), r.Data[0], "the %dth accepted stream is the %dth opened", i, i)
 			}
 		})
 	}
@@ -338,7 +340,7 @@ func testLargeTransfer(t *testing.T, newPair NewPair) {
 			errs[2*i+1] = err
 		})
 	}
-	done := goCall(func() result { wg.Wait(); return result{} })
+	done := calltest.Go(func() calltest.Result { wg.Wait(); return calltest.Result{} })
 	awaitFor(t, done, bulkBound+bound, "the large transfer")
 	for i, err := range errs {
 		dir := [2]string{"client to server", "server to client"}[i/2]
