@@ -92,6 +92,16 @@ func (o deadlineOp) wantN() int {
 	return 0
 }
 
+// requireTimedOut waits for the call of o behind ch and asserts that it
+// failed with the deadline error exactly at after start, reporting n bytes.
+func (o deadlineOp) requireTimedOut(t *testing.T, cs *Stream, ch <-chan calltest.Result, start time.Time, at time.Duration, n int, why string) {
+	t.Helper()
+	r, elapsed := awaitResult(t, ch, start, at+time.Minute, why)
+	require.Equal(t, at, elapsed, "%s: when the deadline error came", why)
+	requireDeadlineError(t, r.Err, cs, o.op())
+	require.Equal(t, n, r.N, "%s: bytes reported", why)
+}
+
 // A deadline set while a call is blocked, where none was set before,
 // wakes it exactly when it passes; one in the past wakes it at once. This is
 // how a server cancels a blocked Read (SetReadDeadline(time.Now())).
@@ -124,20 +134,14 @@ func testDeadlineSetWhileBlocked(t *testing.T, earlier bool) {
 				cs, ch, start := setup(t)
 				require.NoError(t, o.set(cs, start.Add(wait)))
 				calltest.RequireBlocked(t, ch, "the "+o.op()+" before its new deadline")
-				r, elapsed := awaitResult(t, ch, start, 2*wait, "the "+o.op()+" whose deadline was set while it blocked")
-				require.Equal(t, wait, elapsed, "the %s must fail exactly when its deadline passes", o.op())
-				requireDeadlineError(t, r.Err, cs, o.op())
-				require.Equal(t, o.wantN(), r.N, "bytes reported by the timed-out %s", o.op())
+				o.requireTimedOut(t, cs, ch, start, wait, o.wantN(), "the "+o.op()+" whose deadline was set while it blocked")
 			})
 		})
 		t.Run(o.name+"/past", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cs, ch, start := setup(t)
 				require.NoError(t, o.set(cs, start.Add(-time.Second)))
-				r, elapsed := awaitResult(t, ch, start, wait, "the "+o.op()+" whose deadline was set in the past while it blocked")
-				require.Zero(t, elapsed, "a deadline in the past must wake the blocked %s at once", o.op())
-				requireDeadlineError(t, r.Err, cs, o.op())
-				require.Equal(t, o.wantN(), r.N, "bytes reported by the timed-out %s", o.op())
+				o.requireTimedOut(t, cs, ch, start, 0, o.wantN(), "the "+o.op()+" whose deadline was set in the past while it blocked")
 			})
 		})
 	}
@@ -154,10 +158,7 @@ func TestDeadlineSetBeforeCall(t *testing.T) {
 				require.NoError(t, o.set(cs, start.Add(time.Second)))
 				ch := o.start(cs)
 				calltest.RequireBlocked(t, ch, "the "+o.op()+" before its deadline")
-				r, elapsed := awaitResult(t, ch, start, time.Minute, "the "+o.op()+" with a deadline")
-				require.Equal(t, time.Second, elapsed, "the %s must fail exactly at its deadline", o.op())
-				requireDeadlineError(t, r.Err, cs, o.op())
-				require.Equal(t, o.wantN(), r.N, "bytes reported by the timed-out %s", o.op())
+				o.requireTimedOut(t, cs, ch, start, time.Second, o.wantN(), "the "+o.op()+" with a deadline")
 			})
 		})
 	}
@@ -172,10 +173,7 @@ func TestDeadlineInThePastFailsAtOnce(t *testing.T) {
 				cs, ss := deadlinePair(t)
 				start := time.Now()
 				require.NoError(t, o.set(cs, start.Add(-time.Second)))
-				r, elapsed := awaitResult(t, o.start(cs), start, time.Minute, "the "+o.op()+" with a past deadline")
-				require.Zero(t, elapsed, "a %s with a past deadline must not block", o.op())
-				requireDeadlineError(t, r.Err, cs, o.op())
-				require.Zero(t, r.N, "a %s with a past deadline transfers nothing", o.op())
+				o.requireTimedOut(t, cs, o.start(cs), start, 0, 0, "the "+o.op()+" with a past deadline")
 
 				// A small Write that needs no credit still fails.
 				if o.op() == "write" {
@@ -255,22 +253,15 @@ func TestDeadlineExtendedAfterExpiry(t *testing.T) {
 				cs, _ := deadlinePair(t)
 				start := time.Now()
 				require.NoError(t, o.set(cs, start.Add(time.Second)))
-				r, elapsed := awaitResult(t, o.start(cs), start, time.Minute, "the first "+o.op())
-				require.Equal(t, time.Second, elapsed)
-				requireDeadlineError(t, r.Err, cs, o.op())
+				o.requireTimedOut(t, cs, o.start(cs), start, time.Second, o.wantN(), "the first "+o.op())
 
 				start = time.Now()
-				r, elapsed = awaitResult(t, o.start(cs), start, time.Minute, "a "+o.op()+" after the deadline passed")
-				require.Zero(t, elapsed, "a %s after the deadline passed must fail at once", o.op())
-				requireDeadlineError(t, r.Err, cs, o.op())
-				require.Zero(t, r.N, "a %s after the deadline passed transfers nothing", o.op())
+				o.requireTimedOut(t, cs, o.start(cs), start, 0, 0, "a "+o.op()+" after the deadline passed")
 
 				require.NoError(t, o.set(cs, start.Add(2*time.Second)))
 				ch := o.start(cs)
 				calltest.RequireBlocked(t, ch, "a "+o.op()+" after the deadline was extended")
-				r, elapsed = awaitResult(t, ch, start, time.Minute, "a "+o.op()+" after the deadline was extended")
-				require.Equal(t, 2*time.Second, elapsed, "the %s must fail exactly at the extended deadline", o.op())
-				requireDeadlineError(t, r.Err, cs, o.op())
+				o.requireTimedOut(t, cs, ch, start, 2*time.Second, 0, "a "+o.op()+" after the deadline was extended")
 			})
 		})
 	}
