@@ -43,9 +43,7 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				requirePending(t, call, op.name+" with no deadline")
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(short)))
-				r := await(t, call, op.name+" after its deadline")
-				requireTimeout(t, r.Err, op.name+" blocked when the deadline was set")
-				requireElapsed(t, start, r.At, short, op.name+" with a 50ms deadline")
+				r := requireTimedOut(t, call, start, short, op.name+" with a 50ms deadline")
 				requireUsable(t, st, peer, op.set, r.N)
 			})
 			// A deadline set before the call bounds it.
@@ -54,9 +52,7 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				st, peer := deadlinePair(t, newPair)
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(short)))
-				r := await(t, op.block(st), op.name+" after its deadline")
-				requireTimeout(t, r.Err, op.name+" with a deadline set before it")
-				requireElapsed(t, start, r.At, short, op.name+" with a 50ms deadline")
+				r := requireTimedOut(t, op.block(st), start, short, op.name+" with a 50ms deadline")
 				requireUsable(t, st, peer, op.set, r.N)
 			})
 			// A later deadline replaces an earlier one, while the call
@@ -69,9 +65,7 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				requirePending(t, call, op.name+" with a deadline an hour away")
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(short)))
-				r := await(t, call, op.name+" after its shortened deadline")
-				requireTimeout(t, r.Err, op.name+" with a shortened deadline")
-				requireElapsed(t, start, r.At, short, op.name+" with a deadline shortened to 50ms")
+				r := requireTimedOut(t, call, start, short, op.name+" with a deadline shortened to 50ms")
 				requireUsable(t, st, peer, op.set, r.N)
 			})
 			t.Run("ExtendWhileBlocked", func(t *testing.T) {
@@ -85,9 +79,7 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				requirePending(t, call, op.name+" with a deadline 500ms away")
 				const extended = 600 * time.Millisecond
 				require.NoError(t, op.set(st, start.Add(extended)))
-				r := await(t, call, op.name+" after its extended deadline")
-				requireTimeout(t, r.Err, op.name+" with an extended deadline")
-				requireElapsed(t, start, r.At, extended, op.name+" with a deadline extended from 1s to 1.2s")
+				r := requireTimedOut(t, call, start, extended, op.name+" with a deadline extended from 500ms to 600ms")
 				requireUsable(t, st, peer, op.set, r.N)
 			})
 			// After a deadline passed, a new one applies to later calls.
@@ -100,9 +92,7 @@ func testDeadlines(t *testing.T, newPair NewPair) {
 				sent := r.N
 				start := time.Now()
 				require.NoError(t, op.set(st, start.Add(2*short)))
-				r = await(t, op.block(st), op.name+" after its renewed deadline")
-				requireTimeout(t, r.Err, op.name+" after its renewed deadline")
-				requireElapsed(t, start, r.At, 2*short, op.name+" with a deadline renewed after expiry")
+				r = requireTimedOut(t, op.block(st), start, 2*short, op.name+" with a deadline renewed after expiry")
 				requireUsable(t, st, peer, op.set, sent+r.N)
 			})
 			// A deadline in the past fails blocked and later calls at once.

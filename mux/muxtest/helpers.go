@@ -232,3 +232,14 @@ func requireElapsed(t *testing.T, start, end time.Time, min time.Duration, what 
 	require.GreaterOrEqual(t, took, min, "%s returned too early", what)
 	require.Less(t, took, min+bound, "%s returned too late", what)
 }
+
+// requireTimedOut waits for the call behind ch and asserts that it failed
+// with a deadline error, at least after and less than after plus bound
+// since start. It returns the call's result.
+func requireTimedOut(t *testing.T, ch <-chan calltest.Result, start time.Time, after time.Duration, what string) calltest.Result {
+	t.Helper()
+	r := await(t, ch, what)
+	requireTimeout(t, r.Err, what)
+	requireElapsed(t, start, r.At, after, what)
+	return r
+}
