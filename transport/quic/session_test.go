@@ -105,59 +105,42 @@ func TestOpenStreamWaitsForCredit(t *testing.T) {
 
 func TestStreamContexts(t *testing.T) {
 	c, s := newPair(t, nil, &twine.Config{MaxIncomingStreams: 1})
-
 	t.Run("AcceptStream", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
+		requireHonoursCancel(t, "AcceptStream", func(ctx context.Context) error {
 			_, err := s.AcceptStream(ctx)
-			done <- err
-		}()
-		cancel()
-		select {
-		case err := <-done:
-			require.ErrorIs(t, err, context.Canceled)
-		case <-time.After(waitLong):
-			t.Fatal("AcceptStream ignores its context")
-		}
+			return err
+		})
 	})
-
 	t.Run("OpenStream", func(t *testing.T) {
 		openPair(t, c, s) // the only credit
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
+		requireHonoursCancel(t, "OpenStream", func(ctx context.Context) error {
 			_, err := c.OpenStream(ctx)
-			done <- err
-		}()
-		cancel()
-		select {
-		case err := <-done:
-			require.ErrorIs(t, err, context.Canceled)
-		case <-time.After(waitLong):
-			t.Fatal("OpenStream ignores its context")
-		}
+			return err
+		})
 	})
 }
 
 func TestListenerAcceptContext(t *testing.T) {
 	ln := newListener(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
+	err := requireHonoursCancel(t, "Accept", func(ctx context.Context) error {
 		_, err := ln.Accept(ctx)
-		done <- err
-	}()
+		return err
+	})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, ln.Addr().String(), e.Addr)
+}
+
+// requireHonoursCancel runs call with a context it then cancels, asserts
+// that the call returns context.Canceled, and returns its error.
+func requireHonoursCancel(t *testing.T, what string, call func(ctx context.Context) error) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := calltest.Go(func() calltest.Result { return calltest.Result{Err: call(ctx)} })
 	cancel()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, context.Canceled)
-		var e *Error
-		require.ErrorAs(t, err, &e)
-		require.Equal(t, ln.Addr().String(), e.Addr)
-	case <-time.After(waitLong):
-		t.Fatal("Accept ignores its context")
-	}
+	err := await(t, done, what+" after its context was canceled").Err
+	require.ErrorIs(t, err, context.Canceled, what)
+	return err
 }
 
 // A server that never answers: Dial waits until its context ends.
