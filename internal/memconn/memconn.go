@@ -310,31 +310,14 @@ func (c *Conn) RemoteAddr() net.Addr { return addrs[1-c.side] }
 
 // SetDeadline sets both the read and the write deadline, as
 // [Conn.SetReadDeadline] and [Conn.SetWriteDeadline] do.
-func (c *Conn) SetDeadline(t time.Time) error {
-	c.pipe.mu.Lock()
-	defer c.pipe.mu.Unlock()
-	if c.closed {
-		return c.opError("set", net.ErrClosed)
-	}
-	c.readDeadline.set(t, &c.recvFlow().wake)
-	c.writeDeadline.set(t, &c.sendFlow().wake)
-	return nil
-}
+func (c *Conn) SetDeadline(t time.Time) error { return c.setDeadlines(t, true, true) }
 
 // SetReadDeadline sets the time after which pending and future Reads fail
 // with an error wrapping [os.ErrDeadlineExceeded]. The zero time disables
 // the deadline; a time not after now makes blocked Reads return at once. A
 // later call replaces the deadline, even one that has expired. It returns an
 // error wrapping [net.ErrClosed] after [Conn.Close], and nil otherwise.
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.pipe.mu.Lock()
-	defer c.pipe.mu.Unlock()
-	if c.closed {
-		return c.opError("set", net.ErrClosed)
-	}
-	c.readDeadline.set(t, &c.recvFlow().wake)
-	return nil
-}
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadlines(t, true, false) }
 
 // SetWriteDeadline sets the time after which pending and future Writes fail
 // with an error wrapping [os.ErrDeadlineExceeded]; a Write that times out
@@ -342,13 +325,20 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // the deadline; a time not after now makes blocked Writes return at once. A
 // later call replaces the deadline, even one that has expired. It returns an
 // error wrapping [net.ErrClosed] after [Conn.Close], and nil otherwise.
-func (c *Conn) SetWriteDeadline(t time.Time) error {
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadlines(t, false, true) }
+
+func (c *Conn) setDeadlines(t time.Time, read, write bool) error {
 	c.pipe.mu.Lock()
 	defer c.pipe.mu.Unlock()
 	if c.closed {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.writeDeadline.set(t, &c.sendFlow().wake)
+	if read {
+		c.readDeadline.set(t, &c.recvFlow().wake)
+	}
+	if write {
+		c.writeDeadline.set(t, &c.sendFlow().wake)
+	}
 	return nil
 }
 
