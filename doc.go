@@ -32,8 +32,10 @@
 //
 // Each stream has a receive window that starts at
 // [Config.InitialStreamWindow] and grows up to [Config.MaxStreamWindow]
-// when the reader keeps up, and [Config.SessionWindow] caps what all
-// streams together may buffer. A writer blocks while the peer's window is
+// when the reader consumes it within a couple of round trips; the
+// session-wide window starts at [Config.InitialSessionWindow] and grows the
+// same way up to [Config.SessionWindow], which caps what all streams
+// together may buffer. A writer blocks while the peer's window is
 // full; a peer that ignores windows ends the session with a flow-control
 // error.
 //
